@@ -1,0 +1,152 @@
+# Copyright: (c) 2026, inference.triton maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Controller side of triton_server: validate, merge values, render the templates, run the module, then follow
+the rollout with visible progress."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.inference.triton.plugins.module_utils._client import AUTH_OPTIONS
+from ansible_collections.inference.triton.plugins.module_utils._render import build_context, render
+from ansible_collections.inference.triton.plugins.module_utils._spec import TRITON_OPTIONS, argument_spec
+from ansible_collections.inference.triton.plugins.module_utils._validate import (
+    ValidationError,
+    validate,
+    validate_release,
+)
+from ansible_collections.inference.triton.plugins.module_utils._values import ValuesError, merge_options
+
+display = Display()
+MODULE = "inference.triton.triton_server"
+ROLLOUT_MODULE = "inference.triton.rollout_status"
+# Each rollout_status call watches for at most this long, so progress shows between calls.
+PROGRESS_INTERVAL = 15
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(argument_spec())
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = dict(self._task.args)
+        if "plan" in args:
+            return {"failed": True, "msg": "plan: internal option, set by the action plugin; remove it"}
+
+        validated = ArgumentSpecValidator(argument_spec()).validate(args)
+        if validated.error_messages:
+            return {"failed": True, "msg": "; ".join(validated.error_messages)}
+        p = validated.validated_parameters
+
+        plan = None
+        if p["state"] == "present":
+            try:
+                plan = self._plan(p)
+            except (ValidationError, ValuesError) as exc:
+                return {"failed": True, "msg": str(exc), "option": getattr(exc, "option", None), "changed": False}
+        elif p["state"] == "absent":
+            try:
+                validate_release(p["name"], p["namespace"])
+            except ValidationError as exc:
+                return {"failed": True, "msg": str(exc), "option": exc.option, "changed": False}
+
+        module_args = {k: v for k, v in args.items() if k not in ("values", "values_files", "release_values")}
+        module_args["plan"] = plan
+        result.update(self._execute_module(MODULE, module_args=module_args, task_vars=task_vars))
+        if result.get("failed") or p["state"] != "present" or not p["wait"] or self._task.check_mode:
+            return result
+        return self._follow_rollout(p, args, result, task_vars)
+
+    def _plan(self, p: dict[str, Any]) -> dict[str, Any]:
+        validate_release(p["name"], p["namespace"])
+        documents = []
+        for path in p["values_files"]:
+            found = self._find_needle("files", path)
+            try:
+                documents.append((path, self._loader.load_from_file(found) or {}))
+            except AnsibleError as exc:
+                raise ValuesError(f"values_files: cannot read {path}: {exc}") from exc
+        if p["values"]:
+            documents.append(("values", p["values"]))
+        native = {k: p.get(k) for k in TRITON_OPTIONS}
+        options, origin = merge_options(native, documents)
+        warnings = validate(options, origin, native)
+        manifests = render(p["name"], p["namespace"], options)
+        context = build_context(p["name"], p["namespace"], options)
+        keep = ("fullname", "selector_labels", "node_selector", "affinity", "tolerations")
+        return {
+            "options": options,
+            "origin": origin,
+            "manifests": manifests,
+            "context": {k: context[k] for k in keep},
+            "warnings": warnings,
+        }
+
+    def _follow_rollout(
+        self, p: dict[str, Any], args: dict[str, Any], result: dict[str, Any], task_vars: dict[str, Any]
+    ) -> dict[str, Any]:
+        auth = {k: args[k] for k in AUTH_OPTIONS if k in args}
+        name = result["fullname"]
+        deadline = time.monotonic() + p["wait_timeout"]
+        started = time.monotonic()
+        host = task_vars.get("inventory_hostname", "localhost")
+        last_text = None
+        while True:
+            remaining = deadline - time.monotonic()
+            status = self._execute_module(
+                ROLLOUT_MODULE,
+                module_args={
+                    **auth,
+                    "name": name,
+                    "namespace": p["namespace"],
+                    "timeout": max(1, int(min(PROGRESS_INTERVAL, remaining))),
+                    "fail_on_timeout": False,
+                },
+                task_vars=task_vars,
+            )
+            if status.get("failed"):
+                result.update(failed=True, msg=f"rollout of Deployment {p['namespace']}/{name}: {status.get('msg')}")
+                return result
+            if status["complete"]:
+                result["rollout"] = status
+                return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or status.get("progress", {}).get("deadline_exceeded"):
+                break
+            text = status.get("summary")
+            if text != last_text:
+                display.display(
+                    f"[{host}] rollout of {p['namespace']}/{name}: {text} ({int(time.monotonic() - started)}s of "
+                    f"{p['wait_timeout']}s)"
+                )
+                last_text = text
+        reasons = status.get("reasons") or []
+        msg = (
+            f"rollout of Deployment {p['namespace']}/{name} did not complete within {p['wait_timeout']}s "
+            f"({status.get('summary')}): " + "; ".join(reasons)
+        )
+        if p["rollback_on_failure"]:
+            undo = self._execute_module(
+                ROLLOUT_MODULE,
+                module_args={
+                    **auth,
+                    "name": name,
+                    "namespace": p["namespace"],
+                    "rollback": True,
+                    "timeout": 0,
+                    "fail_on_timeout": False,
+                },
+                task_vars=task_vars,
+            )
+            msg += f". Rolled back: {undo.get('rollback', undo.get('msg'))}"
+            result["rollback"] = undo.get("rollback")
+        result.update(failed=True, msg=msg, rollout=status)
+        return result

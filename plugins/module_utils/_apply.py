@@ -1,0 +1,226 @@
+# Copyright: (c) 2026, inference.triton maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Server-side apply with exact change detection, server-side dry run, diff, delete and prune.
+
+``changed`` comes from what the API server says: for a real write, whether the object's resourceVersion
+moved; for a dry run, whether the object the server would store differs from the live one. The desired
+manifest is never compared with the live object, so server defaults, quantity normalisation and allocated
+nodePorts/clusterIPs never show up as a change.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ._client import Cluster, ClusterError, api_error_message, is_status
+
+# Metadata the server maintains on every write; never part of a change or a diff.
+_VOLATILE_METADATA = ("resourceVersion", "generation", "managedFields", "uid", "creationTimestamp", "selfLink")
+SECRET_MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+class ApplyError(Exception):
+    """A write the API server refused; the message names the object and carries the server's reason."""
+
+
+def object_id(manifest: dict[str, Any]) -> str:
+    meta = manifest.get("metadata", {})
+    ns = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{manifest.get('kind')} {ns}{meta.get('name')}"
+
+
+def to_dict(obj: Any) -> dict[str, Any] | None:
+    if obj is None:
+        return None
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return dict(obj)
+
+
+def mask_secret(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Secret values never leave the module: data and stringData keys stay, their values do not."""
+    if not obj or obj.get("kind") != "Secret":
+        return obj
+    masked = copy.deepcopy(obj)
+    for key in ("data", "stringData"):
+        if isinstance(masked.get(key), dict):
+            masked[key] = {k: SECRET_MASK for k in masked[key]}
+    annotations = masked.get("metadata", {}).get("annotations") or {}
+    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    return masked
+
+
+def comparable(obj: dict[str, Any] | None, keep_status: bool = False) -> dict[str, Any] | None:
+    """The part of an object a change is made of: no server bookkeeping, no status."""
+    if obj is None:
+        return None
+    result = copy.deepcopy(obj)
+    meta = result.get("metadata", {})
+    for key in _VOLATILE_METADATA:
+        meta.pop(key, None)
+    annotations = meta.get("annotations")
+    if annotations is not None:
+        # The Deployment controller's bookkeeping; moves on its own after every template change.
+        annotations.pop("deployment.kubernetes.io/revision", None)
+        if not annotations:
+            meta.pop("annotations")
+    if not keep_status:
+        result.pop("status", None)
+    return result
+
+
+def _managed_fields_signature(obj: dict[str, Any] | None) -> list[Any]:
+    fields = (obj or {}).get("metadata", {}).get("managedFields") or []
+    return sorted(
+        (f.get("manager", ""), f.get("operation", ""), f.get("subresource", ""), repr(f.get("fieldsV1")))
+        for f in fields
+    )
+
+
+class Applier:
+    """Apply, delete and prune objects for one module run; collects per-object results and diffs."""
+
+    def __init__(self, cluster: Cluster, check_mode: bool, force_conflicts: bool = True):
+        self.cluster = cluster
+        self.check_mode = check_mode
+        self.force_conflicts = force_conflicts
+        self.results: list[dict[str, Any]] = []
+        self.diffs: list[dict[str, Any]] = []
+
+    @property
+    def changed(self) -> bool:
+        return any(r["action"] not in ("unchanged", "absent") for r in self.results)
+
+    def _resource(self, manifest: dict[str, Any]) -> Any:
+        resource = self.cluster.resource(manifest["apiVersion"], manifest["kind"])
+        if resource is None:
+            raise ApplyError(f"{object_id(manifest)}: the API server does not serve {manifest['apiVersion']}")
+        return resource
+
+    def get(self, resource: Any, name: str, namespace: str | None) -> dict[str, Any] | None:
+        try:
+            return to_dict(
+                self.cluster.call(
+                    lambda: resource.get(name=name, namespace=namespace, **self.cluster.request_kwargs()),
+                    f"reading {resource.kind} {name}",
+                )
+            )
+        except Exception as exc:
+            if is_status(exc, 404):
+                return None
+            raise self._error(f"reading {resource.kind} {namespace or ''}/{name}", exc) from exc
+
+    def _error(self, what: str, exc: Exception) -> Exception:
+        if isinstance(exc, ClusterError):
+            return exc
+        status = getattr(exc, "status", None)
+        if status == 403:
+            return ApplyError(f"{what}: forbidden: {api_error_message(exc)}")
+        return ApplyError(f"{what}: {api_error_message(exc)}")
+
+    def apply(self, manifest: dict[str, Any], key: str | None = None, namespace_exists: bool = True) -> dict[str, Any]:
+        """Server-side apply one object (dry run in check mode) and record what changed."""
+        resource = self._resource(manifest)
+        meta = manifest["metadata"]
+        name, namespace = meta["name"], meta.get("namespace")
+        before = self.get(resource, name, namespace) if namespace_exists else None
+        if not namespace_exists and self.check_mode:
+            # The namespace would be created by this run; a dry run inside it is impossible, so report the manifest.
+            after: dict[str, Any] | None = copy.deepcopy(manifest)
+        else:
+            kwargs = {
+                "field_manager": self.cluster.field_manager,
+                "force_conflicts": self.force_conflicts,
+                **self.cluster.request_kwargs(),
+            }
+            if self.check_mode:
+                kwargs["dry_run"] = "All"
+            try:
+                after = to_dict(
+                    self.cluster.call(
+                        lambda: resource.server_side_apply(body=manifest, name=name, namespace=namespace, **kwargs),
+                        f"applying {object_id(manifest)}",
+                    )
+                )
+            except Exception as exc:
+                if is_status(exc, 409):
+                    raise ApplyError(
+                        f"{object_id(manifest)}: field conflict with another manager ({api_error_message(exc)}); "
+                        "set force_conflicts: true to take the fields over"
+                    ) from exc
+                raise self._error(f"applying {object_id(manifest)}", exc) from exc
+        if before is None:
+            action = "created"
+        elif self.check_mode:
+            same = comparable(before) == comparable(after) and _managed_fields_signature(
+                before
+            ) == _managed_fields_signature(after)
+            action = "unchanged" if same else "updated"
+        else:
+            moved = (before.get("metadata") or {}).get("resourceVersion") != (after.get("metadata") or {}).get(
+                "resourceVersion"
+            )
+            action = "updated" if moved else "unchanged"
+        return self._record(key or manifest["kind"].lower(), manifest, action, before, after)
+
+    def delete(self, resource: Any, name: str, namespace: str | None, key: str | None = None) -> dict[str, Any]:
+        """Delete one object (dry run in check mode); dependents go first (foreground propagation)."""
+        before = self.get(resource, name, namespace)
+        manifest = {"apiVersion": resource.group_version, "kind": resource.kind, "metadata": {"name": name}}
+        if namespace:
+            manifest["metadata"]["namespace"] = namespace
+        if before is None:
+            return self._record(key or resource.kind.lower(), manifest, "absent", None, None)
+        kwargs: dict[str, Any] = {"propagation_policy": "Foreground", **self.cluster.request_kwargs()}
+        if self.check_mode:
+            kwargs["dry_run"] = "All"
+        try:
+            self.cluster.call(
+                lambda: resource.delete(name=name, namespace=namespace, **kwargs), f"deleting {object_id(manifest)}"
+            )
+        except Exception as exc:
+            if not is_status(exc, 404):
+                raise self._error(f"deleting {object_id(manifest)}", exc) from exc
+        return self._record(key or resource.kind.lower(), manifest, "deleted", before, None)
+
+    def list_managed(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        resource = self.cluster.resource(api_version, kind)
+        if resource is None:
+            return []
+        try:
+            listing = self.cluster.call(
+                lambda: resource.get(namespace=namespace, label_selector=selector, **self.cluster.request_kwargs()),
+                f"listing {kind}",
+            )
+        except Exception as exc:
+            raise self._error(f"listing {kind} in {namespace}", exc) from exc
+        return [to_dict(item) for item in listing.items]
+
+    def _record(
+        self,
+        key: str,
+        manifest: dict[str, Any],
+        action: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        result = {
+            "key": key,
+            "kind": manifest["kind"],
+            "name": manifest["metadata"]["name"],
+            "namespace": manifest["metadata"].get("namespace"),
+            "action": action,
+            "object": mask_secret(comparable(after, keep_status=True)) if after else None,
+        }
+        self.results.append(result)
+        if action not in ("unchanged", "absent"):
+            self.diffs.append(
+                {
+                    "before_header": object_id(manifest) + (" (live)" if before else " (absent)"),
+                    "after_header": object_id(manifest) + (" (deleted)" if after is None else f" ({action})"),
+                    "before": mask_secret(comparable(before)) or {},
+                    "after": mask_secret(comparable(after)) or {},
+                }
+            )
+        return result

@@ -1,0 +1,207 @@
+# Copyright: (c) 2026, inference.triton maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Talking to the API server: connection options, one client and one discovery per module run, retries."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from typing import Any, Callable, TypeVar
+
+try:
+    import urllib3
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+
+    HAS_K8S = True
+    K8S_IMPORT_ERROR = None
+except ImportError as exc:  # reported by the module with missing_required_lib
+    HAS_K8S = False
+    K8S_IMPORT_ERROR = exc
+    DynamicApiError = Exception  # type: ignore[assignment,misc]
+    ResourceNotFoundError = Exception  # type: ignore[assignment,misc]
+
+T = TypeVar("T")
+
+AUTH_ARG_SPEC: dict[str, dict[str, Any]] = {
+    "kubeconfig": {"type": "raw", "fallback": ("env", ["K8S_AUTH_KUBECONFIG"])},
+    "context": {"type": "str", "fallback": ("env", ["K8S_AUTH_CONTEXT"])},
+    "host": {"type": "str", "fallback": ("env", ["K8S_AUTH_HOST"])},
+    "api_key": {"type": "str", "no_log": True, "fallback": ("env", ["K8S_AUTH_API_KEY"])},
+    "ca_cert": {"type": "path", "aliases": ["ssl_ca_cert"], "fallback": ("env", ["K8S_AUTH_SSL_CA_CERT"])},
+    "client_cert": {"type": "path", "aliases": ["cert_file"], "fallback": ("env", ["K8S_AUTH_CERT_FILE"])},
+    "client_key": {
+        "type": "path",
+        "aliases": ["key_file"],
+        "no_log": False,
+        "fallback": ("env", ["K8S_AUTH_KEY_FILE"]),
+    },
+    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"], "fallback": ("env", ["K8S_AUTH_VERIFY_SSL"])},
+    "in_cluster": {"type": "bool", "default": False},
+    "request_timeout": {"type": "float", "default": 30.0},
+}
+AUTH_OPTIONS = tuple(AUTH_ARG_SPEC)
+
+# Answers worth another try: conflicts on optimistic updates, throttling, and the server's own trouble.
+RETRY_STATUSES = {409, 429, 500, 502, 503, 504}
+RETRY_ATTEMPTS = 5
+
+
+class ClusterError(Exception):
+    """A failure talking to the cluster, with a message fit for a user."""
+
+
+def _fallback_env(params: dict[str, Any]) -> dict[str, Any]:
+    # AnsibleModule applies env fallbacks; an action plugin or a test calling us directly may not have.
+    resolved = dict(params)
+    for option, spec in AUTH_ARG_SPEC.items():
+        if resolved.get(option) is None and "fallback" in spec:
+            for var in spec["fallback"][1]:
+                if os.environ.get(var):
+                    resolved[option] = os.environ[var]
+                    break
+    if isinstance(resolved.get("validate_certs"), str):
+        resolved["validate_certs"] = resolved["validate_certs"].lower() in ("1", "true", "yes", "on")
+    return resolved
+
+
+def configuration(params: dict[str, Any]) -> Any:
+    """A kubernetes.client.Configuration from the module's connection options (kubernetes.core's order)."""
+    p = _fallback_env(params)
+    config = k8s_client.Configuration()
+    kubeconfig = p.get("kubeconfig")
+    try:
+        if p.get("in_cluster"):
+            k8s_config.load_incluster_config(client_configuration=config)
+        elif isinstance(kubeconfig, dict):
+            k8s_config.load_kube_config_from_dict(kubeconfig, context=p.get("context"), client_configuration=config)
+        elif kubeconfig or not p.get("host"):
+            path = os.path.expanduser(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+            if not os.path.exists(path):
+                if not kubeconfig and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                    k8s_config.load_incluster_config(client_configuration=config)
+                else:
+                    raise ClusterError(f"kubeconfig: file {path!r} does not exist")
+            else:
+                k8s_config.load_kube_config(config_file=path, context=p.get("context"), client_configuration=config)
+    except ConfigException as exc:
+        text = str(exc)
+        if p.get("context") and "context" in text.lower():
+            raise ClusterError(f"context: {p['context']!r} is not in the kubeconfig ({text})") from exc
+        raise ClusterError(f"kubeconfig: cannot load it: {text}") from exc
+    if p.get("host"):
+        config.host = p["host"]
+    if p.get("api_key"):
+        config.api_key = {"authorization": f"Bearer {p['api_key']}"}
+    if p.get("ca_cert"):
+        config.ssl_ca_cert = p["ca_cert"]
+    if p.get("client_cert"):
+        config.cert_file = p["client_cert"]
+    if p.get("client_key"):
+        config.key_file = p["client_key"]
+    if p.get("validate_certs") is not None:
+        config.verify_ssl = bool(p["validate_certs"])
+    config.retries = False  # our own bounded retries below; urllib3's would multiply them
+    return config
+
+
+class Cluster:
+    """One API client, one lazy discovery, and helpers that retry transient failures with bounded backoff."""
+
+    def __init__(self, params: dict[str, Any], field_manager: str = "inference.triton"):
+        self.params = params
+        self.field_manager = field_manager
+        self.timeout = float(params.get("request_timeout") or 30.0)
+        self.config = configuration(params)
+        self.api = k8s_client.ApiClient(self.config)
+        self._dynamic: Any = None
+        self._resources: dict[tuple[str, str], Any] = {}
+        self.retries = 0
+
+    @property
+    def dynamic(self) -> Any:
+        if self._dynamic is None:
+            self._dynamic = self.call(lambda: DynamicClient(self.api), "discovering the API")
+        return self._dynamic
+
+    def resource(self, api_version: str, kind: str) -> Any:
+        """The dynamic resource for api_version/kind, or None when the server does not serve it."""
+        key = (api_version, kind)
+        if key not in self._resources:
+            try:
+                self._resources[key] = self.call(
+                    lambda: self.dynamic.resources.get(api_version=api_version, kind=kind), f"discovering {kind}"
+                )
+            except ResourceNotFoundError:
+                self._resources[key] = None
+        return self._resources[key]
+
+    def call(self, fn: Callable[[], T], what: str) -> T:
+        """Run one API call; retry 409/429/5xx and connection failures up to RETRY_ATTEMPTS times."""
+        delay = 0.2
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return fn()
+            except DynamicApiError as exc:
+                status = getattr(exc, "status", None)
+                if status not in RETRY_STATUSES or attempt == RETRY_ATTEMPTS:
+                    raise
+                retry_after = _retry_after(exc)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if attempt == RETRY_ATTEMPTS:
+                    raise ClusterError(
+                        f"{what}: cannot reach the API server at {self.config.host}: {_reason(exc)}"
+                    ) from exc
+                retry_after = None
+            except k8s_client.ApiException as exc:
+                if exc.status not in RETRY_STATUSES or attempt == RETRY_ATTEMPTS:
+                    raise
+                retry_after = None
+            self.retries += 1
+            time.sleep(min(retry_after if retry_after is not None else delay * (1 + random.random()), 5.0))
+            delay = min(delay * 2, 3.0)
+        raise AssertionError("unreachable")
+
+    def request_kwargs(self) -> dict[str, Any]:
+        return {"_request_timeout": self.timeout}
+
+
+def _retry_after(exc: Any) -> float | None:
+    headers = getattr(exc, "headers", None) or {}
+    try:
+        return float(headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc)
+
+
+def api_error_message(exc: Any) -> str:
+    """The API server's own message from a failed call (its Status body), else the exception text."""
+    import json
+
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if body:
+        try:
+            status = json.loads(body)
+            if isinstance(status, dict) and status.get("message"):
+                return str(status["message"])
+        except ValueError:
+            pass
+    summary = getattr(exc, "summary", None)
+    if callable(summary):
+        return str(summary())
+    return str(exc)
+
+
+def is_status(exc: BaseException, status: int) -> bool:
+    return getattr(exc, "status", None) == status

@@ -1,0 +1,325 @@
+# Copyright: (c) 2026, inference.triton maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Build the rendering context from merged options and render one Jinja2 template per object.
+
+Pure functions: no cluster, no clock, no randomness. The same options always give the same manifests.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+CHART_NAME = "triton"
+MANAGED_BY = "inference.triton"
+COMPONENT = "inference-server"
+GPU_RESOURCE = "nvidia.com/gpu"
+PREPARED_NODE_LABEL = "inference.triton/model-repository"
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates", "triton_server")
+# Object key -> template file. The order is the apply order.
+TEMPLATES = {
+    "deployment": "deployment.yaml.j2",
+    "service": "service.yaml.j2",
+    "pdb": "pdb.yaml.j2",
+    "service_monitor": "servicemonitor.yaml.j2",
+}
+
+DEFAULT_PROBES: dict[str, dict[str, Any]] = {
+    # Slow model loads are the startup probe's business: 10 s x 60 = up to 10 minutes before liveness starts.
+    "startupProbe": {
+        "httpGet": {"path": "/v2/health/ready", "port": "http"},
+        "periodSeconds": 10,
+        "failureThreshold": 60,
+    },
+    # Liveness on /live, never /ready: an explicit model load must not get the server killed.
+    "livenessProbe": {
+        "httpGet": {"path": "/v2/health/live", "port": "http"},
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+    },
+    "readinessProbe": {
+        "httpGet": {"path": "/v2/health/ready", "port": "http"},
+        "periodSeconds": 5,
+        "failureThreshold": 3,
+    },
+}
+_PROBE_OPTIONS = {
+    "startupProbe": "startup_probe",
+    "livenessProbe": "liveness_probe",
+    "readinessProbe": "readiness_probe",
+}
+
+
+def names(release: str, o: dict[str, Any]) -> tuple[str, str]:
+    """(chart name, full name), the chart's rules: fullnameOverride, else <release>-<name> unless it contains it."""
+    name = o.get("name_override") or CHART_NAME
+    if o.get("fullname_override"):
+        return name, str(o["fullname_override"])[:63].rstrip("-")
+    full = release if name in release else f"{release}-{name}"
+    return name, full[:63].rstrip("-")
+
+
+def selector_labels(release: str, o: dict[str, Any]) -> dict[str, str]:
+    """The fixed, small selector: never changes after the first release (selectors are immutable)."""
+    return {"app.kubernetes.io/name": names(release, o)[0], "app.kubernetes.io/instance": release}
+
+
+def release_selector(release: str) -> str:
+    """Label selector for every object this collection manages for one release."""
+    return f"app.kubernetes.io/instance={release},app.kubernetes.io/managed-by={MANAGED_BY}"
+
+
+def image_ref(o: dict[str, Any]) -> str:
+    tag = (o.get("image_arch_tags") or {}).get(o["arch"]) or o["image_tag"]
+    return f"{o['image_registry']}/{o['image_repository']}:{tag}"
+
+
+def _label_value(value: str) -> str:
+    return value[:63].rstrip("-_.")
+
+
+def _env_list(o: dict[str, Any]) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
+    if o["conda_pack_source"] != "none":
+        env.append({"name": "EXECUTION_ENV_PATH", "value": f"{o['conda_pack_path']}/{o['conda_pack_file_name']}"})
+    for key in sorted(o["env"]):
+        value = o["env"][key]
+        if isinstance(value, dict):
+            env.append({"name": str(key), "valueFrom": value["valueFrom"]})
+        else:
+            env.append({"name": str(key), "value": _env_text(value)})
+    return env
+
+
+def _env_text(value: Any) -> str:
+    # Kubernetes refuses numbers and booleans as env values; render them as the strings a shell would see.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _server_args(o: dict[str, Any], model_repository: str) -> list[str]:
+    args = ["tritonserver", f"--model-repository={model_repository}", f"--model-control-mode={o['model_control_mode']}"]
+    if o["model_control_mode"] == "poll" and o["repository_poll_secs"] is not None:
+        args.append(f"--repository-poll-secs={o['repository_poll_secs']}")
+    args.extend(f"--load-model={model}" for model in o["load_models"])
+    args.extend(str(arg) for arg in o["server_args"])
+    return args
+
+
+def _probes(o: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    probes = {}
+    for kind, default in DEFAULT_PROBES.items():
+        override = o[_PROBE_OPTIONS[kind]]
+        if override is None or (isinstance(override, dict) and override.get("enabled") is False):
+            continue
+        probe = copy.deepcopy(default)
+        override = {k: v for k, v in (override or {}).items() if k != "enabled"}
+        if any(k in override for k in ("httpGet", "tcpSocket", "grpc", "exec")):
+            probe.pop("httpGet")
+        probe.update(override)
+        probes[kind] = probe
+    return probes
+
+
+def _resources(o: dict[str, Any]) -> dict[str, Any]:
+    resources = {key: {name: str(q) for name, q in section.items()} for key, section in o["resources"].items()}
+    if not o["use_cpu"]:
+        resources.setdefault("limits", {})[GPU_RESOURCE] = str(o["num_gpus"])
+    return resources
+
+
+def _security(o: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    pod = {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "fsGroup": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    pod.update(o["pod_security_context"])
+    container = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    container.update(o["security_context"])
+    return pod, container
+
+
+def _storage(o: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], str]:
+    """Volumes, mounts, envFrom and the --model-repository argument for the chosen model repository."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    env_from: list[dict[str, Any]] = []
+    kind = o["model_repository_type"]
+    path = o["model_repository_path"]
+    if kind == "host_path":
+        volumes.append({"name": "models", "hostPath": {"path": path, "type": o["model_repository_host_path_type"]}})
+        mounts.append({"name": "models", "mountPath": path, "readOnly": True})
+        repository = path
+    elif kind == "pvc":
+        volumes.append(
+            {"name": "models", "persistentVolumeClaim": {"claimName": o["model_repository_claim"], "readOnly": True}}
+        )
+        mounts.append({"name": "models", "mountPath": path, "readOnly": True})
+        repository = path
+    else:
+        repository = o["model_repository_url"]
+        if o["model_repository_secret"]:
+            # Credentials stay in the Secret: the pod reads them, the module never does.
+            env_from.append({"secretRef": {"name": o["model_repository_secret"]}})
+    volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": str(o["shm_size"])}})
+    mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    if o["conda_pack_source"] == "image":
+        volumes.append({"name": "conda-pack", "emptyDir": {}})
+        mounts.append({"name": "conda-pack", "mountPath": o["conda_pack_path"], "readOnly": True})
+    elif o["conda_pack_source"] == "host_path":
+        volumes.append({"name": "conda-pack", "hostPath": {"path": o["conda_pack_path"], "type": "Directory"}})
+        mounts.append({"name": "conda-pack", "mountPath": o["conda_pack_path"], "readOnly": True})
+    volumes.extend(o["extra_volumes"])
+    mounts.extend(o["extra_volume_mounts"])
+    return volumes, mounts, env_from, repository
+
+
+def _init_containers(o: dict[str, Any], container_security: dict[str, Any]) -> list[dict[str, Any]]:
+    if o["conda_pack_source"] != "image":
+        return []
+    source = f"{o['conda_pack_path']}/{o['conda_pack_file_name']}"
+    # The env image ships the tarball at conda_pack_path; it is copied into an emptyDir mounted one level aside,
+    # as the pod's non-root user (fsGroup makes the emptyDir writable): no root init container, nothing on the node.
+    return [
+        {
+            "name": "conda-pack",
+            "image": f"{o['conda_env_registry']}/{o['conda_env_repository']}:{o['conda_env_tag']}",
+            "imagePullPolicy": o["conda_env_pull_policy"],
+            "command": ["/bin/sh", "-c", f'cp "{source}" /conda-pack-target/'],
+            "volumeMounts": [{"name": "conda-pack", "mountPath": "/conda-pack-target"}],
+            "securityContext": container_security,
+        }
+    ]
+
+
+def _scheduling(o: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    node_selector = {str(k): str(v) for k, v in o["node_selector"].items()}
+    node_selector.setdefault("kubernetes.io/arch", o["arch"])
+    if o["require_prepared_nodes"] and o["model_repository_type"] == "host_path":
+        node_selector.setdefault(PREPARED_NODE_LABEL, "ready")
+    tolerations = list(o["tolerations"])
+    if not o["use_cpu"] and not any(t.get("key") == GPU_RESOURCE for t in tolerations):
+        # GPU nodes are commonly tainted nvidia.com/gpu:NoSchedule to keep CPU work off them.
+        tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+    return node_selector, tolerations
+
+
+def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, Any]:
+    name, fullname = names(release, o)
+    image = image_ref(o)
+    version = _label_value(image.rsplit(":", 1)[1])
+    selector = selector_labels(release, o)
+    common = {
+        **{str(k): str(v) for k, v in o["labels"].items()},
+        **selector,
+        "app.kubernetes.io/version": version,
+        "app.kubernetes.io/component": COMPONENT,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+    pod_labels = {**{str(k): str(v) for k, v in o["pod_labels"].items()}, **common}
+    pod_security, container_security = _security(o)
+    volumes, mounts, env_from, repository = _storage(o)
+    node_selector, tolerations = _scheduling(o)
+    ports = []
+    for which in ("http", "grpc", "metrics"):
+        node_port = o[f"service_node_port_{which}"] if o["service_type"] != "ClusterIP" else None
+        ports.append({"name": which, "port": o[f"service_port_{which}"], "node_port": node_port or None})
+    return {
+        "name": name,
+        "fullname": fullname,
+        "namespace": namespace,
+        "labels": common,
+        "selector_labels": selector,
+        "pod_labels": pod_labels,
+        "annotations": {str(k): str(v) for k, v in o["annotations"].items()},
+        "pod_annotations": {str(k): str(v) for k, v in o["pod_annotations"].items()},
+        "replicas": o["replicas"],
+        "update_strategy": o["update_strategy"],
+        "pod_security_context": pod_security,
+        "security_context": container_security,
+        "termination_grace_period_seconds": o["termination_grace_period_seconds"],
+        "image_pull_secrets": [{"name": s} for s in o["image_pull_secrets"]],
+        "runtime_class_name": o["runtime_class_name"],
+        "priority_class_name": o["priority_class_name"],
+        "node_selector": node_selector,
+        "affinity": o["affinity"],
+        "tolerations": tolerations,
+        "volumes": volumes,
+        "volume_mounts": mounts,
+        "init_containers": _init_containers(o, container_security),
+        "image": image,
+        "image_pull_policy": o["image_pull_policy"],
+        "args": _server_args(o, repository),
+        "env": _env_list(o),
+        "env_from": env_from,
+        "resources": _resources(o),
+        "probes": _probes(o),
+        "service_type": o["service_type"],
+        "service_ports": ports,
+        "pdb_min_available": o["pdb_min_available"],
+        "pdb_max_unavailable": o["pdb_max_unavailable"],
+        "service_monitor_interval": o["service_monitor_interval"],
+        "service_monitor_labels": {str(k): str(v) for k, v in o["service_monitor_labels"].items()},
+    }
+
+
+def wanted_objects(o: dict[str, Any]) -> list[str]:
+    wanted = ["deployment", "service"]
+    if o["pdb_enabled"]:
+        wanted.append("pdb")
+    if o["service_monitor_enabled"]:
+        wanted.append("service_monitor")
+    return wanted
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: mappings merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _environment(template_dir: str) -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["combine"] = lambda a, b: {**a, **b}
+    return env
+
+
+def render(
+    release: str, namespace: str, o: dict[str, Any], template_dir: str = TEMPLATE_DIR
+) -> dict[str, dict[str, Any]]:
+    """Render every wanted object: ``{"deployment": {...}, "service": {...}, ...}`` in apply order."""
+    import yaml
+
+    context = build_context(release, namespace, o)
+    env = _environment(template_dir)
+    objects = {}
+    for key in wanted_objects(o):
+        text = env.get_template(TEMPLATES[key]).render(**context)
+        manifest = yaml.safe_load(text)
+        if key in o["patches"]:
+            manifest = merge_patch(manifest, o["patches"][key])
+        objects[key] = manifest
+    return objects

@@ -1,0 +1,330 @@
+# Copyright: (c) 2026, inference.triton maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Checks of merged options that the argument spec cannot express. Pure: no cluster needed.
+
+Every message names the option (and, where the value came from a values file, that file's key) and the value.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any
+
+NODE_PORT_RANGE = (30000, 32767)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_REGISTRY = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+_REPOSITORY = re.compile(r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
+_PERCENT_OR_INT = re.compile(r"^[0-9]+%$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
+_URL_SCHEMES = ("s3://", "gs://", "as://")
+PATCH_TARGETS = ("deployment", "service", "pdb", "service_monitor")
+_PROBE_KEYS = {
+    "initialDelaySeconds",
+    "periodSeconds",
+    "timeoutSeconds",
+    "failureThreshold",
+    "successThreshold",
+    "terminationGracePeriodSeconds",
+    "httpGet",
+    "tcpSocket",
+    "grpc",
+    "exec",
+}
+_RESOURCE_KEYS = {"requests", "limits"}
+
+
+class ValidationError(ValueError):
+    """Bad input, found before anything is written. ``option`` names the offending option."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option}: {message}")
+        self.option = option
+
+
+def _where(option: str, origin: dict[str, str]) -> str:
+    source = origin.get(option, "option")
+    if source in ("option", "default"):
+        return option
+    return f"{option} (from {source})"
+
+
+def is_quantity(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or bool(_QUANTITY.match(str(value)))
+
+
+def check_image(registry: str, repository: str, tag: str, prefix: str, origin: dict[str, str]) -> None:
+    if not registry or not _REGISTRY.match(registry):
+        raise ValidationError(_where(f"{prefix}_registry", origin), f"malformed image registry {registry!r}")
+    if not repository or not _REPOSITORY.match(repository):
+        raise ValidationError(
+            _where(f"{prefix}_repository", origin),
+            f"malformed image repository {repository!r} (lower-case path components separated by '/')",
+        )
+    if not _TAG.match(str(tag)):
+        raise ValidationError(_where(f"{prefix}_tag", origin), f"malformed image tag {tag!r}")
+
+
+def _check_path(option: str, value: Any, origin: dict[str, str]) -> None:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValidationError(_where(option, origin), f"must be an absolute path, got {value!r}")
+    if ".." in value.split("/") or posixpath.normpath(value) != value.rstrip("/") or value == "/":
+        raise ValidationError(_where(option, origin), f"must be a normalised absolute path below /, got {value!r}")
+
+
+def _check_labels(option: str, labels: Any, values_too: bool = True) -> None:
+    if not isinstance(labels, dict):
+        raise ValidationError(option, f"must be a mapping, got {type(labels).__name__}")
+    for key, value in labels.items():
+        name = str(key).rsplit("/", 1)[-1]
+        prefix = str(key)[: -len(name) - 1] if "/" in str(key) else ""
+        if not _LABEL_NAME.match(name) or (prefix and not _DNS_SUBDOMAIN.match(prefix)):
+            raise ValidationError(option, f"invalid key {key!r}")
+        if values_too and (not isinstance(value, (str, int, float, bool)) or not _LABEL_VALUE.match(str(value))):
+            raise ValidationError(option, f"invalid value {value!r} for key {key!r}")
+
+
+def _check_int_or_percent(option: str, value: Any, origin: dict[str, str]) -> None:
+    if isinstance(value, bool) or not (
+        (isinstance(value, int) and value >= 0) or (isinstance(value, str) and _PERCENT_OR_INT.match(value))
+    ):
+        raise ValidationError(_where(option, origin), f"must be a non-negative integer or a percentage, got {value!r}")
+
+
+def check_resources(option: str, resources: Any) -> None:
+    if not isinstance(resources, dict):
+        raise ValidationError(option, "must be a mapping with requests and/or limits")
+    for key, section in resources.items():
+        if key not in _RESOURCE_KEYS:
+            raise ValidationError(option, f"unknown key {key!r} (expected requests, limits)")
+        if not isinstance(section, dict):
+            raise ValidationError(f"{option}.{key}", "must be a mapping of resource name to quantity")
+        for name, quantity in section.items():
+            if not is_quantity(quantity):
+                raise ValidationError(f"{option}.{key}.{name}", f"not a valid quantity: {quantity!r}")
+            if name == "nvidia.com/gpu":
+                raise ValidationError(f"{option}.{key}.{name}", "set GPUs with num_gpus (image.numGpus)")
+
+
+def validate_release(name: str, namespace: str) -> None:
+    if not _DNS_LABEL.match(name) or len(name) > 53:
+        raise ValidationError("name", f"release name must be a DNS label of at most 53 characters, got {name!r}")
+    if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+        raise ValidationError("namespace", f"must be a DNS label of at most 63 characters, got {namespace!r}")
+
+
+def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) -> list[str]:
+    """Raise ValidationError on the first bad option; return warnings for dubious but valid input."""
+    warnings: list[str] = []
+    for option in ("replicas", "termination_grace_period_seconds"):
+        value = o[option]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValidationError(_where(option, origin), f"must be a non-negative integer, got {value!r}")
+
+    for option in ("name_override", "fullname_override"):
+        value = o[option]
+        if value is not None and (not _DNS_LABEL.match(str(value)) or len(str(value)) > 63):
+            raise ValidationError(_where(option, origin), f"must be a DNS label, got {value!r}")
+
+    num_gpus = o["num_gpus"]
+    if isinstance(num_gpus, bool) or not isinstance(num_gpus, int):
+        raise ValidationError(_where("num_gpus", origin), f"must be an integer, got {num_gpus!r}")
+    if o["use_cpu"]:
+        if native.get("num_gpus"):
+            raise ValidationError(
+                "num_gpus", f"asks for {num_gpus} GPU(s) while use_cpu is true; drop num_gpus or set use_cpu: false"
+            )
+    elif num_gpus < 1:
+        raise ValidationError(
+            _where("num_gpus", origin), f"must be at least 1 in GPU mode, got {num_gpus} (set use_cpu: true for CPU)"
+        )
+
+    if o["image_pull_policy"] not in ("Always", "IfNotPresent", "Never"):
+        raise ValidationError(_where("image_pull_policy", origin), "must be Always, IfNotPresent or Never")
+    check_image(o["image_registry"], o["image_repository"], o["image_tag"], "image", origin)
+    for arch, tag in (o["image_arch_tags"] or {}).items():
+        if arch not in ("amd64", "arm64"):
+            raise ValidationError("image_arch_tags", f"unknown architecture {arch!r} (amd64, arm64)")
+        check_image(o["image_registry"], o["image_repository"], tag, "image", {"image_tag": "image_arch_tags"})
+    if o["conda_pack_source"] == "image":
+        check_image(o["conda_env_registry"], o["conda_env_repository"], o["conda_env_tag"], "conda_env", origin)
+    for secret in o["image_pull_secrets"]:
+        if not isinstance(secret, str) or not _DNS_SUBDOMAIN.match(secret):
+            raise ValidationError(_where("image_pull_secrets", origin), f"invalid Secret name {secret!r}")
+
+    kind = o["model_repository_type"]
+    if kind == "host_path":
+        _check_path("model_repository_path", o["model_repository_path"], origin)
+    elif kind == "pvc":
+        if not o["model_repository_claim"]:
+            raise ValidationError("model_repository_claim", "is required when model_repository_type is pvc")
+        _check_path("model_repository_path", o["model_repository_path"], origin)
+    else:
+        url = o["model_repository_url"]
+        if not url or not str(url).startswith(_URL_SCHEMES) or len(str(url)) <= 5:
+            raise ValidationError(
+                "model_repository_url", f"must be an s3://, gs:// or as:// URL for object_storage, got {url!r}"
+            )
+    if kind != "host_path" and o["require_prepared_nodes"]:
+        raise ValidationError("require_prepared_nodes", f"only applies to host_path model repositories, not {kind}")
+    if o["conda_pack_source"] != "none":
+        _check_path("conda_pack_path", o["conda_pack_path"], origin)
+        name = str(o["conda_pack_file_name"])
+        if "/" in name or name in ("", ".", ".."):
+            raise ValidationError(_where("conda_pack_file_name", origin), f"must be a file name, got {name!r}")
+
+    ports = {}
+    for which in ("http", "grpc", "metrics"):
+        option = f"service_port_{which}"
+        port = o[option]
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ValidationError(_where(option, origin), f"must be a port number 1-65535, got {port!r}")
+        if port in ports:
+            raise ValidationError(_where(option, origin), f"port {port} is already used by {ports[port]}")
+        ports[port] = option
+    if o["service_type"] not in ("ClusterIP", "NodePort", "LoadBalancer"):
+        raise ValidationError(
+            _where("service_type", origin), f"must be ClusterIP, NodePort or LoadBalancer, got {o['service_type']!r}"
+        )
+    if o["service_type"] in ("NodePort", "LoadBalancer"):
+        node_ports: dict[int, str] = {}
+        for which in ("http", "grpc", "metrics"):
+            option = f"service_node_port_{which}"
+            port = o[option]
+            if port in (None, 0):
+                continue
+            low, high = NODE_PORT_RANGE
+            if isinstance(port, bool) or not isinstance(port, int) or not low <= port <= high:
+                raise ValidationError(_where(option, origin), f"must be between {low} and {high}, got {port!r}")
+            if port in node_ports:
+                raise ValidationError(_where(option, origin), f"nodePort {port} is already used by {node_ports[port]}")
+            node_ports[port] = option
+
+    for option in ("node_selector", "pod_annotations", "annotations"):
+        if not isinstance(o[option], dict):
+            raise ValidationError(_where(option, origin), f"must be a mapping, got {type(o[option]).__name__}")
+    _check_labels("labels", o["labels"])
+    _check_labels("pod_labels", o["pod_labels"])
+    _check_labels(_where("node_selector", origin), o["node_selector"])
+    _check_labels("annotations", o["annotations"], values_too=False)
+    _check_labels(_where("pod_annotations", origin), o["pod_annotations"], values_too=False)
+    if not isinstance(o["tolerations"], list) or not all(isinstance(t, dict) for t in o["tolerations"]):
+        raise ValidationError(_where("tolerations", origin), "must be a list of toleration mappings")
+    if not isinstance(o["affinity"], dict):
+        raise ValidationError(_where("affinity", origin), "must be a mapping")
+
+    if o["pdb_enabled"]:
+        min_available, max_unavailable = o["pdb_min_available"], o["pdb_max_unavailable"]
+        if min_available is not None and max_unavailable is not None:
+            raise ValidationError(
+                "pdb_min_available/pdb_max_unavailable",
+                f"set exactly one of minAvailable ({min_available!r}, from {origin['pdb_min_available']}) and "
+                f"maxUnavailable ({max_unavailable!r}, from {origin['pdb_max_unavailable']}); "
+                "set the other to null",
+            )
+        if min_available is not None:
+            _check_int_or_percent("pdb_min_available", min_available, origin)
+            if isinstance(min_available, int) and min_available >= o["replicas"] > 0:
+                warnings.append(
+                    f"pdb_min_available={min_available} with replicas={o['replicas']} blocks every voluntary "
+                    "eviction (node drains will wait forever)"
+                )
+        else:
+            _check_int_or_percent("pdb_max_unavailable", max_unavailable, origin)
+
+    mode = o["model_control_mode"]
+    if mode not in ("none", "poll", "explicit"):
+        raise ValidationError("model_control_mode", f"must be none, poll or explicit, got {mode!r}")
+    if o["load_models"] and mode != "explicit":
+        raise ValidationError("load_models", f"needs model_control_mode: explicit (it is {mode})")
+    if o["repository_poll_secs"] is not None:
+        if mode != "poll":
+            raise ValidationError("repository_poll_secs", f"needs model_control_mode: poll (it is {mode})")
+        if o["repository_poll_secs"] < 1:
+            raise ValidationError("repository_poll_secs", f"must be at least 1, got {o['repository_poll_secs']}")
+    for model in o["load_models"]:
+        if not model or "/" in model or model.startswith("-"):
+            raise ValidationError("load_models", f"invalid model name {model!r}")
+    for arg in o["server_args"]:
+        if not str(arg).startswith("--"):
+            raise ValidationError("server_args", f"each argument must look like --flag=value, got {arg!r}")
+        flag = str(arg).split("=", 1)[0]
+        if flag in ("--model-repository", "--model-store", "--model-control-mode", "--load-model"):
+            raise ValidationError(
+                "server_args", f"{flag} is set by the module; use model_repository_* / model_control_mode / load_models"
+            )
+
+    for option in ("liveness_probe", "readiness_probe", "startup_probe"):
+        probe = o[option]
+        if probe is None:
+            continue
+        if not isinstance(probe, dict):
+            raise ValidationError(option, "must be a mapping of probe fields (or null to disable it)")
+        unknown = sorted(set(probe) - _PROBE_KEYS - {"enabled"})
+        if unknown:
+            raise ValidationError(option, f"unknown probe field(s) {', '.join(unknown)}")
+        for key, value in probe.items():
+            if key.endswith(("Seconds", "Threshold")) and (not isinstance(value, int) or value < 0):
+                raise ValidationError(f"{option}.{key}", f"must be a non-negative integer, got {value!r}")
+
+    if not is_quantity(o["shm_size"]) or str(o["shm_size"]).startswith("-"):
+        raise ValidationError("shm_size", f"not a valid quantity: {o['shm_size']!r}")
+    check_resources("resources", o["resources"])
+
+    env = o["env"]
+    if not isinstance(env, dict):
+        raise ValidationError("env", "must be a mapping of variable name to value")
+    for key, value in env.items():
+        if not _ENV_NAME.match(str(key)):
+            raise ValidationError("env", f"invalid variable name {key!r}")
+        if isinstance(value, (dict, list)) and not (isinstance(value, dict) and "valueFrom" in value):
+            raise ValidationError(f"env.{key}", "must be a scalar or a mapping with valueFrom")
+        if key == "EXECUTION_ENV_PATH" and o["conda_pack_source"] != "none":
+            raise ValidationError("env.EXECUTION_ENV_PATH", "is set by the module from conda_pack_path")
+
+    volume_names = {"models", "dshm", "conda-pack"}
+    for volume in o["extra_volumes"]:
+        if not isinstance(volume, dict) or not volume.get("name"):
+            raise ValidationError("extra_volumes", f"each volume needs a name, got {volume!r}")
+        if volume["name"] in volume_names:
+            raise ValidationError("extra_volumes", f"volume name {volume['name']!r} is already used")
+        volume_names.add(volume["name"])
+    for mount in o["extra_volume_mounts"]:
+        if not isinstance(mount, dict) or not mount.get("name") or not mount.get("mountPath"):
+            raise ValidationError("extra_volume_mounts", f"each mount needs name and mountPath, got {mount!r}")
+        if mount["name"] not in volume_names:
+            raise ValidationError("extra_volume_mounts", f"mount {mount['name']!r} names no volume")
+
+    for option in ("runtime_class_name", "priority_class_name"):
+        if o[option] is not None and not _DNS_SUBDOMAIN.match(str(o[option])):
+            raise ValidationError(option, f"must be a DNS subdomain name, got {o[option]!r}")
+
+    strategy = o["update_strategy"]
+    if strategy:
+        if strategy.get("type", "RollingUpdate") not in ("RollingUpdate", "Recreate"):
+            raise ValidationError(
+                "update_strategy.type", f"must be RollingUpdate or Recreate, got {strategy['type']!r}"
+            )
+        if strategy.get("type") == "Recreate" and strategy.get("rollingUpdate"):
+            raise ValidationError("update_strategy", "rollingUpdate cannot be set with type Recreate")
+
+    security = o["pod_security_context"]
+    if security.get("runAsUser") == 0 or security.get("runAsNonRoot") is False:
+        warnings.append("pod_security_context runs Triton as root; Pod Security 'restricted' will refuse it")
+
+    unknown = sorted(set(o["patches"]) - set(PATCH_TARGETS))
+    if unknown:
+        raise ValidationError("patches", f"unknown target(s) {', '.join(unknown)} (use {', '.join(PATCH_TARGETS)})")
+    for target, patch in o["patches"].items():
+        if not isinstance(patch, dict):
+            raise ValidationError(f"patches.{target}", "must be a mapping (a JSON merge patch)")
+        if "metadata" in patch and any(k in patch["metadata"] for k in ("name", "namespace")):
+            raise ValidationError(f"patches.{target}", "cannot change metadata.name or metadata.namespace")
+    if o["service_monitor_enabled"]:
+        _check_labels("service_monitor_labels", o["service_monitor_labels"])
+    return warnings

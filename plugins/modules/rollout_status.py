@@ -1,0 +1,163 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, inference.triton maintainers
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: rollout_status
+short_description: Wait for a Deployment's rollout and explain why it does not complete
+version_added: 1.0.0
+author:
+  - inference.triton maintainers
+description:
+  - Watches a Deployment (no fixed sleeps) until all its replicas are updated and available, or the timeout passes.
+  - When the rollout is not complete, returns the reasons found in the Deployment's conditions, its pods' status
+    and their warning events, for example C(0/3 nodes are available: 3 Insufficient nvidia.com/gpu),
+    C(ImagePullBackOff), C(CrashLoopBackOff), or a Pod Security refusal.
+  - Can roll the Deployment back to its previous revision, as C(kubectl rollout undo) does.
+  - M(inference.triton.triton_server) calls it in short slices to show progress while it waits.
+extends_documentation_fragment:
+  - inference.triton.k8s_auth
+attributes:
+  check_mode:
+    support: full
+    description: Only reads, except O(rollback), which is a dry run in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  name:
+    description: Name of the Deployment.
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the Deployment.
+    type: str
+    default: default
+  timeout:
+    description: Seconds to wait for the rollout to complete. V(0) only looks once.
+    type: int
+    default: 600
+  fail_on_timeout:
+    description: Fail when the rollout is not complete at the end of O(timeout), with the reasons in the message.
+    type: bool
+    default: true
+  rollback:
+    description:
+      - Roll the Deployment back to the pod template of its previous revision, instead of waiting.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Wait up to 10 minutes for Triton to be available
+  inference.triton.rollout_status:
+    name: demo-triton
+    namespace: triton
+    timeout: 600
+
+- name: Roll back a failed upgrade
+  inference.triton.rollout_status:
+    name: demo-triton
+    namespace: triton
+    rollback: true
+"""
+
+RETURN = r"""
+complete:
+  description: Whether every replica is updated and available.
+  returned: always
+  type: bool
+summary:
+  description: One line, for example C(2/2 updated, 2 ready, 2 available, 2 total).
+  returned: always
+  type: str
+progress:
+  description: Replica counts, revision, and whether the progress deadline passed.
+  returned: always
+  type: dict
+reasons:
+  description: Why the rollout is not complete, one line per distinct cause.
+  returned: when not complete
+  type: list
+  elements: str
+pods:
+  description: The Deployment's pods with their node, host IP and readiness.
+  returned: always
+  type: list
+  elements: dict
+rollback:
+  description: The revision the Deployment was rolled back to.
+  returned: when rollback is true
+  type: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.inference.triton.plugins.module_utils._client import (
+    HAS_K8S,
+    K8S_IMPORT_ERROR,
+    Cluster,
+    ClusterError,
+)
+from ansible_collections.inference.triton.plugins.module_utils._spec import auth_spec
+
+
+def main() -> None:
+    spec = auth_spec()
+    spec.update(
+        name={"type": "str", "required": True},
+        namespace={"type": "str", "default": "default"},
+        timeout={"type": "int", "default": 600},
+        fail_on_timeout={"type": "bool", "default": True},
+        rollback={"type": "bool", "default": False},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    if not HAS_K8S:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(K8S_IMPORT_ERROR))
+    from ansible_collections.inference.triton.plugins.module_utils._rollback import RollbackError, rollback
+    from ansible_collections.inference.triton.plugins.module_utils._wait import RolloutWatcher, progress_text
+
+    p = module.params
+    try:
+        cluster = Cluster(p)
+        watcher = RolloutWatcher(cluster, p["namespace"], p["name"])
+        result: dict = {"changed": False}
+        if p["rollback"]:
+            result["rollback"] = rollback(cluster, p["namespace"], p["name"], module.check_mode)
+            result["changed"] = True
+            deployment, progress = watcher.get(), None
+        else:
+            deployment, progress = watcher.wait(p["timeout"])
+        if deployment is None:
+            module.fail_json(msg=f"Deployment {p['namespace']}/{p['name']} does not exist", complete=False)
+        from ansible_collections.inference.triton.plugins.module_utils._wait import deployment_progress
+
+        progress = progress or deployment_progress(deployment)
+        result.update(
+            complete=progress["complete"],
+            progress=progress,
+            summary=progress_text(progress),
+            pods=watcher.pods(deployment),
+        )
+        if not progress["complete"]:
+            result["reasons"] = watcher.explain(deployment)
+            if p["fail_on_timeout"] and not p["rollback"]:
+                module.fail_json(
+                    msg=f"rollout of Deployment {p['namespace']}/{p['name']} did not complete within {p['timeout']}s "
+                    f"({result['summary']}): " + "; ".join(result["reasons"]),
+                    **result,
+                )
+    except (ClusterError, RollbackError) as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # noqa: BLE001
+        module.fail_json(msg=f"unexpected error talking to the cluster: {exc}", exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,505 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, inference.triton maintainers
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: triton_server
+short_description: Deploy NVIDIA Triton Inference Server on Kubernetes, with exact idempotence
+version_added: 1.0.0
+author:
+  - inference.triton maintainers
+description:
+  - Renders Triton's Deployment, Service, and optionally PodDisruptionBudget and ServiceMonitor from Jinja2
+    templates (one file per object, in the collection's C(plugins/templates/triton_server/)) and applies them
+    with Kubernetes server-side apply under the field manager C(inference.triton).
+  - Takes every value of the C(triton-backend) Helm chart, either as snake_case options or as the chart's own
+    C(values.yaml) shape in O(values) and O(values_files). Precedence, lowest first is the collection's
+    defaults, then O(values_files) in order, then O(values), then the snake_case options.
+  - Reports C(changed) only when the cluster changed, from what the API server returns (resourceVersion, or
+    a server-side dry run in check mode); server defaults, quantity normalisation and allocated nodePorts never
+    cause a change report.
+  - Every option is validated and the cluster is checked (namespace, Pod Security level, referenced Secret or
+    PVC, nodePort collisions, free GPUs) before the first write.
+  - Objects of the release that are no longer wanted (PDB or ServiceMonitor turned off) are deleted.
+    O(state=absent) deletes every object carrying the release's labels and nothing else.
+  - With O(wait), follows the rollout by watching the Deployment and, if it does not complete, fails with the
+    reason taken from pod status and events (insufficient GPUs, image pull errors, crash loops, Pod Security).
+  - Rendering, validation and the rollout progress display happen in the action plugin on the controller.
+extends_documentation_fragment:
+  - inference.triton.k8s_auth
+attributes:
+  check_mode:
+    support: full
+    description: Uses server-side dry run; nothing is written and C(changed) is what a real run would report.
+  diff_mode:
+    support: full
+    description: Returns before and after of every object that changes.
+  idempotent:
+    support: full
+    description: A second run with the same options reports C(changed=false).
+options:
+  name:
+    description: Release name. Object names derive from it as the chart does (C(<name>-triton)).
+    type: str
+    required: true
+    aliases: [release_name]
+  namespace:
+    description: Namespace of the release.
+    type: str
+    default: default
+    aliases: [release_namespace]
+  create_namespace:
+    description: Create the namespace when it does not exist.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) applies the release; V(absent) deletes every object of the release.
+    type: str
+    choices: [present, absent]
+    default: present
+  values:
+    description:
+      - Helm values in the C(triton-backend) chart's shape (camelCase keys such as C(replicaCount),
+        C(image.numGpus), C(service.nodePortHttp), C(podDisruptionBudget.minAvailable)).
+      - Unknown keys are refused with the key named. C(null) means "not set", as in Helm.
+    type: dict
+    default: {}
+    aliases: [release_values]
+  values_files:
+    description:
+      - Helm values files on the controller, applied in order before O(values).
+    type: list
+    elements: path
+    default: []
+  wait:
+    description:
+      - Wait until the Deployment's rollout completes (all replicas updated and available), or, with
+        O(state=absent), until the release's pods are gone. Progress is shown while waiting.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for the rollout.
+    type: int
+    default: 600
+  rollback_on_failure:
+    description:
+      - When the rollout does not complete, roll the Deployment back to its previous revision (as
+        C(kubectl rollout undo) does) before failing.
+    type: bool
+    default: false
+  preflight:
+    description:
+      - What to do when a check against the cluster fails before writing (not enough free GPUs for
+        O(replicas) x O(num_gpus), Pod Security forbidding hostPath, missing Secret or PVC, nodePort taken).
+    type: str
+    choices: [fail, warn, skip]
+    default: fail
+  force_conflicts:
+    description:
+      - Take over fields that another field manager set (for example after C(kubectl scale) or C(kubectl edit)),
+        which is how drift gets corrected. With V(false), such a conflict fails the task and names the manager.
+    type: bool
+    default: true
+  plan:
+    description:
+      - Internal, set by the action plugin (rendered manifests and merged options). Do not set it.
+    type: dict
+  name_override:
+    description: Chart C(nameOverride). Name used in labels and object names instead of C(triton).
+    type: str
+  fullname_override:
+    description: Chart C(fullnameOverride). Full object name.
+    type: str
+  replicas:
+    description: Chart C(replicaCount). Number of Triton pods. Default V(1).
+    type: int
+  image_registry:
+    description: Chart C(image.registry). Default V(nvcr.io/nvidia).
+    type: str
+  image_repository:
+    description: Chart C(image.repository). Default V(tritonserver).
+    type: str
+  image_tag:
+    description:
+      - Image tag, used as given. Default V(26.07-py3).
+      - The chart's C(image.tag) in O(values) gets the chart's suffix (C(-py3), or C(-py3-cpu-arm64) on arm64).
+    type: str
+  image_pull_policy:
+    description: Chart C(image.pullPolicy). Default V(IfNotPresent).
+    type: str
+    choices: [Always, IfNotPresent, Never]
+  image_arch_tags:
+    description: Image tag per architecture (keys V(amd64), V(arm64)); the entry for O(arch) wins over O(image_tag).
+    type: dict
+  image_pull_secrets:
+    description: Chart C(imagePullSecrets). Names of existing registry Secrets.
+    type: list
+    elements: str
+  arch:
+    description:
+      - Chart C(arch). Node architecture; pods get a C(kubernetes.io/arch) node selector. Default V(amd64).
+      - In O(values), the chart's V(amd) and V(arm) are accepted.
+    type: str
+    choices: [amd64, arm64]
+  use_cpu:
+    description: Chart C(mode.useCpu). V(true) runs without GPUs. Default V(false) (the chart defaults to CPU).
+    type: bool
+  num_gpus:
+    description: Chart C(image.numGpus). C(nvidia.com/gpu) limit per pod in GPU mode. Default V(1).
+    type: int
+  model_repository_type:
+    description: Where the models are. Default V(host_path).
+    type: str
+    choices: [host_path, pvc, object_storage]
+  model_repository_path:
+    description:
+      - Chart C(image.modelRepositoryPath). Absolute path on the node (host_path) and in the container.
+        Default V(/model-repository).
+    type: str
+  model_repository_host_path_type:
+    description:
+      - hostPath type. V(Directory) (default) refuses to start on a node that was not prepared, instead of
+        letting the kubelet create a root-owned empty directory as the chart's V(DirectoryOrCreate) does.
+    type: str
+    choices: [Directory, DirectoryOrCreate]
+  model_repository_claim:
+    description: Existing PersistentVolumeClaim holding the models (O(model_repository_type=pvc)).
+    type: str
+  model_repository_url:
+    description: Object storage URL (V(s3://...), V(gs://...), V(as://...)) for O(model_repository_type=object_storage).
+    type: str
+  model_repository_secret:
+    description:
+      - Existing Secret whose keys become the container's environment (for example C(AWS_ACCESS_KEY_ID),
+        C(AWS_SECRET_ACCESS_KEY)). The module checks that it exists and never reads its data.
+    type: str
+  require_prepared_nodes:
+    description:
+      - Schedule only on nodes labelled C(inference.triton/model-repository=ready), which the
+        C(model_repository) role sets once the hostPath exists. Default V(false).
+    type: bool
+  conda_pack_source:
+    description:
+      - How the conda-pack Python environment reaches the pod. V(image) copies it from the chart's
+        C(tritonEnv) image into an emptyDir with a non-root init container; V(host_path) mounts
+        O(conda_pack_path) from the node; V(none) (default) has none. Any C(tritonEnv) key in O(values) selects V(image).
+      - The file is exposed as E(EXECUTION_ENV_PATH).
+    type: str
+    choices: [none, image, host_path]
+  conda_pack_path:
+    description: Chart C(image.condaPackPath). Default V(/conda-pack).
+    type: str
+  conda_pack_file_name:
+    description: Chart C(image.condaPackFileName). Default V(python-3-8.tar.gz).
+    type: str
+  conda_env_registry:
+    description: Chart C(tritonEnv.registry). Default V(registry.hub.docker.com/instill).
+    type: str
+  conda_env_repository:
+    description: Chart C(tritonEnv.repository). Default V(triton-conda-env).
+    type: str
+  conda_env_tag:
+    description: Image tag of the conda env image, used as given. Default V(0.2.6-alpha-cpu).
+    type: str
+  conda_env_pull_policy:
+    description: Chart C(tritonEnv.pullPolicy). Default V(IfNotPresent).
+    type: str
+    choices: [Always, IfNotPresent, Never]
+  service_type:
+    description: Chart C(service.type). Default V(NodePort).
+    type: str
+    choices: [ClusterIP, NodePort, LoadBalancer]
+  service_port_http:
+    description: Chart C(service.portHttp). Default V(8000).
+    type: int
+  service_port_grpc:
+    description: Chart C(service.portGrpc). Default V(8001).
+    type: int
+  service_port_metrics:
+    description: Chart C(service.portMetrics). Default V(8002).
+    type: int
+  service_node_port_http:
+    description: Chart C(service.nodePortHttp), 30000-32767. V(0) lets Kubernetes allocate one. Default V(31000).
+    type: int
+  service_node_port_grpc:
+    description: Chart C(service.nodePortGrpc). Default V(31001).
+    type: int
+  service_node_port_metrics:
+    description: Chart C(service.nodePortMetrics). Default V(31002).
+    type: int
+  node_selector:
+    description: Chart C(nodeSelector).
+    type: dict
+  tolerations:
+    description:
+      - Chart C(tolerations). In GPU mode a toleration of C(nvidia.com/gpu:NoSchedule) is added unless one for
+        that key is given.
+    type: list
+    elements: dict
+  affinity:
+    description: Chart C(affinity).
+    type: dict
+  labels:
+    description: Extra labels on every object.
+    type: dict
+  annotations:
+    description: Extra annotations on every object.
+    type: dict
+  pod_labels:
+    description: Extra labels on the pods.
+    type: dict
+  pod_annotations:
+    description: Chart C(podAnnotations). Annotations on the pods (the chart ignored them).
+    type: dict
+  resources:
+    description: CPU and memory C(requests) and C(limits) of the Triton container. GPUs come from O(num_gpus).
+    type: dict
+  model_control_mode:
+    description: Triton's C(--model-control-mode). Default V(none) (load every model at start).
+    type: str
+    choices: [none, poll, explicit]
+  load_models:
+    description: Models to load at start in V(explicit) mode (C(--load-model)).
+    type: list
+    elements: str
+  repository_poll_secs:
+    description: C(--repository-poll-secs) in V(poll) mode.
+    type: int
+  server_args:
+    description: Extra C(tritonserver) arguments, each C(--flag=value).
+    type: list
+    elements: str
+  liveness_probe:
+    description:
+      - Fields merged over the default liveness probe (C(/v2/health/live), every 10s, 3 failures).
+        C({enabled: false}) removes it.
+    type: dict
+  readiness_probe:
+    description: Fields merged over the default readiness probe (C(/v2/health/ready), every 5s, 3 failures).
+    type: dict
+  startup_probe:
+    description:
+      - Fields merged over the default startup probe (C(/v2/health/ready), every 10s, 60 failures), which gives
+        slow model loads 10 minutes before liveness starts.
+    type: dict
+  shm_size:
+    description: Size of the memory-backed C(/dev/shm) (the Python backend needs it). Default V(1Gi).
+    type: str
+  env:
+    description: Environment of the Triton container, name to value (rendered as strings) or to C({valueFrom:...}).
+    type: dict
+  extra_volumes:
+    description: Extra pod volumes.
+    type: list
+    elements: dict
+  extra_volume_mounts:
+    description: Extra mounts in the Triton container.
+    type: list
+    elements: dict
+  runtime_class_name:
+    description: Pod C(runtimeClassName), for example V(nvidia) when it is not the default runtime.
+    type: str
+  priority_class_name:
+    description: Pod C(priorityClassName).
+    type: str
+  termination_grace_period_seconds:
+    description: Pod termination grace period. Default V(60), above Triton's 30s exit timeout.
+    type: int
+  update_strategy:
+    description: Deployment C(strategy), for example C({type: Recreate}) when GPUs leave no room for a surge pod.
+    type: dict
+  pod_security_context:
+    description:
+      - Fields merged over the pod security context defaults (C(runAsNonRoot), uid and gid 1000, C(fsGroup) 1000,
+        C(RuntimeDefault) seccomp).
+    type: dict
+  security_context:
+    description:
+      - Fields merged over the container security context defaults (no privilege escalation, all capabilities dropped).
+    type: dict
+  pdb_enabled:
+    description: Chart C(podDisruptionBudget.enabled). A C(policy/v1) PDB selecting the Triton pods. Default V(false).
+    type: bool
+  pdb_min_available:
+    description:
+      - Chart C(podDisruptionBudget.minAvailable), a number or a percentage. Default V(1) when
+        O(pdb_max_unavailable) is not set. Setting both is an error.
+    type: raw
+  pdb_max_unavailable:
+    description: Chart C(podDisruptionBudget.maxUnavailable), a number or a percentage.
+    type: raw
+  service_monitor_enabled:
+    description: Create a Prometheus Operator ServiceMonitor for the metrics port; skipped with a warning when its CRD is absent.
+    type: bool
+  service_monitor_interval:
+    description: Scrape interval. Default V(15s).
+    type: str
+  service_monitor_labels:
+    description: Extra labels on the ServiceMonitor (for the Prometheus's selector).
+    type: dict
+  patches:
+    description:
+      - JSON merge patches applied to the rendered objects, keyed V(deployment), V(service), V(pdb),
+        V(service_monitor), for fields no option covers. C(null) removes a field.
+    type: dict
+notes:
+  - Objects carry C(app.kubernetes.io/{name,instance,version,component,managed-by}); the selector uses only
+    C(app.kubernetes.io/name) and C(app.kubernetes.io/instance), which never change.
+  - Objects of the same name that this collection does not manage (for example left by C(helm install)) are
+    not taken over; the task fails naming them.
+seealso:
+  - module: inference.triton.k8s_apply
+  - module: inference.triton.rollout_status
+"""
+
+EXAMPLES = r"""
+- name: Deploy Triton with two GPU replicas and a PDB
+  inference.triton.triton_server:
+    name: demo
+    namespace: triton
+    create_namespace: true
+    replicas: 2
+    num_gpus: 1
+    model_repository_path: /srv/models
+    pdb_enabled: true
+
+- name: Migrate from the Helm chart with its values file
+  inference.triton.triton_server:
+    name: example
+    namespace: default
+    values_files:
+      - files/triton-values.yaml
+    name_override: triton-backend
+
+- name: Models from S3, credentials from an existing Secret
+  inference.triton.triton_server:
+    name: s3demo
+    namespace: triton
+    model_repository_type: object_storage
+    model_repository_url: s3://models-bucket/triton
+    model_repository_secret: triton-s3-credentials
+
+- name: Show what an upgrade would change, without writing
+  inference.triton.triton_server:
+    name: demo
+    namespace: triton
+    image_tag: 26.08-py3
+  check_mode: true
+  diff: true
+
+- name: Remove the release
+  inference.triton.triton_server:
+    name: demo
+    namespace: triton
+    state: absent
+"""
+
+RETURN = r"""
+objects:
+  description: Per object key (V(namespace), V(deployment), V(service), V(pdb), V(service_monitor)) its action and resulting object.
+  returned: always
+  type: dict
+  sample:
+    deployment:
+      action: unchanged
+      kind: Deployment
+      name: demo-triton
+      namespace: triton
+      object: {}
+actions:
+  description: Object key to action (V(created), V(updated), V(unchanged), V(deleted), V(absent)).
+  returned: always
+  type: dict
+  sample: {deployment: updated, service: unchanged}
+endpoints:
+  description: The Service's type, cluster IP and ports with their nodePorts.
+  returned: when state is present
+  type: dict
+  sample: {service: demo-triton, type: NodePort, cluster_ip: 10.96.12.4, ports: {http: {port: 8000, node_port: 31000}}}
+rollout:
+  description: The rollout's outcome when O(wait) is set (complete, replica counts, revision, pods and nodes).
+  returned: when wait is true and state is present, outside check mode
+  type: dict
+options:
+  description: The merged options the objects were rendered from.
+  returned: always
+  type: dict
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.inference.triton.plugins.module_utils._client import (
+    HAS_K8S,
+    K8S_IMPORT_ERROR,
+    Cluster,
+    ClusterError,
+)
+from ansible_collections.inference.triton.plugins.module_utils._spec import argument_spec
+
+
+def run(module: AnsibleModule) -> None:
+    from ansible_collections.inference.triton.plugins.module_utils._apply import Applier, ApplyError
+    from ansible_collections.inference.triton.plugins.module_utils._release import (
+        ReleaseError,
+        absent,
+        present,
+        wait_absent,
+    )
+    from ansible_collections.inference.triton.plugins.module_utils._render import release_selector
+
+    p = module.params
+    plan = p["plan"]
+    if p["state"] == "present" and not plan:
+        module.fail_json(
+            msg="plan: missing; this module runs through its action plugin (inference.triton.triton_server)"
+        )
+    warnings: list[str] = list((plan or {}).get("warnings", []))
+    try:
+        cluster = Cluster(p)
+        applier = Applier(cluster, module.check_mode, p["force_conflicts"])
+        result: dict = {}
+        if p["state"] == "present":
+            result["endpoints"] = present(
+                cluster, applier, p["name"], p["namespace"], plan, p["create_namespace"], p["preflight"], warnings
+            )
+        else:
+            absent(cluster, applier, p["name"], p["namespace"])
+            if p["wait"] and applier.changed and not module.check_mode:
+                left = wait_absent(cluster, p["namespace"], release_selector(p["name"]), p["wait_timeout"])
+                if left:
+                    warnings.append(f"pods still terminating after {p['wait_timeout']}s: {', '.join(left)}")
+    except (ReleaseError, ApplyError, ClusterError) as exc:
+        module.fail_json(msg=str(exc), option=getattr(exc, "option", None), warnings=warnings)
+    except Exception as exc:  # noqa: BLE001 - an unexpected answer still ends in a message, not a traceback
+        module.fail_json(msg=f"unexpected error talking to the cluster: {exc}", exception=traceback.format_exc())
+
+    result.update(
+        changed=applier.changed,
+        objects={r["key"]: r for r in applier.results},
+        actions={r["key"]: r["action"] for r in applier.results},
+        retries=cluster.retries,
+    )
+    if plan:
+        result["options"] = plan["options"]
+        result["fullname"] = plan["context"]["fullname"]
+    if module._diff:
+        result["diff"] = applier.diffs
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not HAS_K8S:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(K8S_IMPORT_ERROR))
+    run(module)
+
+
+if __name__ == "__main__":
+    main()
