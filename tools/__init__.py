@@ -1,0 +1,1 @@
+"""Development tools of the inference.triton collection (never imported by the collection itself)."""
