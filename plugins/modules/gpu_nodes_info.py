@@ -12,7 +12,7 @@ author:
   - inference.triton maintainers
 description:
   - Reads the Nodes (one list call) and returns, per node, C(nvidia.com/gpu) capacity and allocatable, the GPUs
-    requested by running pods, readiness, taints, labels and addresses.
+    requested by running pods, readiness, taints, labels, annotations and addresses.
   - Used by the C(nvidia_device_plugin) role to name GPU nodes that do not advertise GPUs, and by the summary
     to build endpoint URLs.
 extends_documentation_fragment:
@@ -62,6 +62,7 @@ nodes:
       gpu_requested: 1
       internal_ip: 10.0.0.5
       labels: {}
+      annotations: {}
       taints: []
 missing:
   description: Names from O(names) with no such node.
@@ -110,6 +111,7 @@ def describe(node: dict, requested: dict) -> dict:
         "internal_ip": addresses.get("InternalIP"),
         "hostname": addresses.get("Hostname"),
         "labels": meta.get("labels") or {},
+        "annotations": meta.get("annotations") or {},
         "taints": spec.get("taints") or [],
     }
 
