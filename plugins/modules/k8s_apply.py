@@ -16,7 +16,8 @@ description:
   - Applies each object with server-side apply under one field manager; C(changed) comes from the API
     server's answer (resourceVersion, or a server-side dry run in check mode), never from comparing the
     manifest with the live object.
-  - A partial object is fine, for example a Node with only C(metadata.labels): only the fields given are owned.
+  - >-
+    A partial object is fine, for example a Node with only C(metadata.labels): only the fields given are owned.
   - With O(prune), deletes objects that carry O(prune.selector) but are no longer in O(definitions).
   - With O(wait), watches Deployments and DaemonSets until they are ready on every node they target.
 extends_documentation_fragment:
@@ -61,7 +62,8 @@ options:
         type: str
         required: true
       kinds:
-        description: C(apiVersion)/C(kind) pairs to look at, for example C({api_version: apps/v1, kind: DaemonSet}).
+        description: >-
+          C(apiVersion)/C(kind) pairs to look at, for example C({api_version: apps/v1, kind: DaemonSet}).
         type: list
         elements: dict
         required: true

@@ -12,7 +12,8 @@ author:
   - inference.triton maintainers
 description:
   - Watches a Deployment (no fixed sleeps) until all its replicas are updated and available, or the timeout passes.
-  - When the rollout is not complete, returns the reasons found in the Deployment's conditions, its pods' status
+  - >-
+    When the rollout is not complete, returns the reasons found in the Deployment's conditions, its pods' status
     and their warning events, for example C(0/3 nodes are available: 3 Insufficient nvidia.com/gpu),
     C(ImagePullBackOff), C(CrashLoopBackOff), or a Pod Security refusal.
   - Can roll the Deployment back to its previous revision, as C(kubectl rollout undo) does.

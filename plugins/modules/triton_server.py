@@ -274,7 +274,8 @@ options:
     elements: str
   liveness_probe:
     description:
-      - Fields merged over the default liveness probe (C(/v2/health/live), every 10s, 3 failures).
+      - >-
+        Fields merged over the default liveness probe (C(/v2/health/live), every 10s, 3 failures).
         C({enabled: false}) removes it.
     type: dict
   readiness_probe:
@@ -309,7 +310,8 @@ options:
     description: Pod termination grace period. Default V(60), above Triton's 30s exit timeout.
     type: int
   update_strategy:
-    description: Deployment C(strategy), for example C({type: Recreate}) when GPUs leave no room for a surge pod.
+    description: >-
+      Deployment C(strategy), for example C({type: Recreate}) when GPUs leave no room for a surge pod.
     type: dict
   pod_security_context:
     description:
