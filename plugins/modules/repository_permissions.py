@@ -56,6 +56,11 @@ options:
     description: How many of the paths to fix are returned (and shown in the diff).
     type: int
     default: 20
+  fix_permissions:
+    description:
+      - Scan for and fix wrong owners, groups and modes. V(false) skips the scan entirely (for a layout check only).
+    type: bool
+    default: true
   check_layout:
     description: Also check the Triton repository layout and return RV(models), RV(layout_problems) and
       RV(repository_problems). Problems are reported, never fixed, and never fail the module.
@@ -199,6 +204,7 @@ def main() -> None:
             "dir_mode": {"type": "raw", "default": "0755"},
             "file_mode": {"type": "raw", "default": "0644"},
             "sample_size": {"type": "int", "default": 20},
+            "fix_permissions": {"type": "bool", "default": True},
             "check_layout": {"type": "bool", "default": False},
             "require_config": {"type": "bool", "default": True},
         },
@@ -226,11 +232,13 @@ def main() -> None:
         module.fail_json(msg=f"path: {root} does not exist; create it first", exists=False)
 
     started = time.monotonic()
-    find = module.get_bin_path("find", required=True)
-    try:
-        fixes = plan_fixes(run_find(find, root, wanted), wanted)
-    except PermissionsError as exc:
-        module.fail_json(msg=str(exc), exists=True)
+    fixes = []
+    if p["fix_permissions"]:
+        find = module.get_bin_path("find", required=True)
+        try:
+            fixes = plan_fixes(run_find(find, root, wanted), wanted)
+        except PermissionsError as exc:
+            module.fail_json(msg=str(exc), exists=True)
 
     sample = [f.entry.path.decode("utf-8", "surrogateescape") for f in fixes[: p["sample_size"]]]
     result = {
