@@ -126,6 +126,8 @@ def up(root: Path, spec: _nodes.NodeSpec, requested_ports: dict[str, int]) -> in
         if state is not None:
             if state.phase == "running" and is_healthy(layout, state):
                 say(f"already running (state in {layout.root}); nothing to do")
+                if spec.to_json() != state.nodes:
+                    say("node options differ from the running cluster's and were ignored; `nodes` changes them")
                 print_kubeconfig(layout)
                 return 0
             say(f"found a stopped or broken cluster in {layout.root} (phase {state.phase}); cleaning it up first")
@@ -148,9 +150,10 @@ def up(root: Path, spec: _nodes.NodeSpec, requested_ports: dict[str, int]) -> in
         try:
             for component in _components.specs(binaries, layout, ports):
                 _start_component(layout, state, component)
-                if component.name == "kube-controller-manager":
-                    _wait_default_serviceaccount(api_for(layout, ports), layout.log(component.name))
             created, _ = _sync_nodes(layout, state, spec)
+            # made by kube-controller-manager a few seconds after it is healthy; waited for last so that the
+            # scheduler, kwok and the nodes start meanwhile. Pods are refused until it exists.
+            _wait_default_serviceaccount(api_for(layout, ports), layout.log("kube-controller-manager"))
         except BaseException:
             for comp in reversed(state.components):
                 _procs.stop(comp.pid, comp.binary)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tools.localcluster import _build, _certs, _cli, _components, _kubeconfig, _nodes, _ports, _procs, _state
+from tools.localcluster import _build, _certs, _cli, _cluster, _components, _kubeconfig, _nodes, _ports, _procs, _state
 from tools.localcluster import _versions as v
 from tools.localcluster.pytest_fixture import CLI, KubeCluster, kubeconfig_from
 
@@ -330,6 +330,35 @@ def test_kubeconfig_embeds_the_credentials(tmp_path: Path) -> None:
 
 def test_kubeconfig_line_is_taken_from_the_last_line() -> None:
     assert kubeconfig_from("noise\nKUBECONFIG=/a/kubeconfig\n") == "/a/kubeconfig"
+
+
+@pytest.mark.parametrize(
+    ("script", "timeout", "expected"),
+    [
+        ("print('flag provided but not defined: -bogus'); raise SystemExit(1)", 30, "the process exited"),
+        ("import time; print('waiting for etcd'); time.sleep(30)", 1, "not ready after 1 s"),
+    ],
+)
+def test_component_that_does_not_get_ready_is_reported_with_its_log(
+    tmp_path: Path, script: str, timeout: float, expected: str
+) -> None:
+    layout = _state.Layout(tmp_path)
+    layout.logs.mkdir()
+    port = _ports.free_ports(1)[0]
+    state = _state.State(ports={"kwok": port}, versions={}, nodes={})
+    spec = _components.Spec(
+        "kwok", [sys.executable, "-c", script], port, _components.Probe(f"http://127.0.0.1:{port}/healthz"), timeout
+    )
+    try:
+        with pytest.raises(_cluster.LocalClusterError) as err:
+            _cluster._start_component(layout, state, spec)
+    finally:
+        for comp in state.components:
+            _procs.stop(comp.pid, comp.binary, timeout=2)
+    text = str(err.value)
+    assert text.startswith("kwok did not become ready") and expected in text
+    assert str(layout.log("kwok")) in text
+    assert ("flag provided but not defined" in text) or ("waiting for etcd" in text)  # the log's last lines
 
 
 def test_stop_leaves_unrelated_processes_alone(tmp_path: Path) -> None:
