@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Server-side apply with exact change detection, server-side dry run, diff, delete and prune.
 
-``changed`` comes from what the API server says: for a real write, whether the object's resourceVersion
-moved; for a dry run, whether the object the server would store differs from the live one. The desired
-manifest is never compared with the live object, so server defaults, quantity normalisation and allocated
-nodePorts/clusterIPs never show up as a change.
+``changed`` comes from what the API server says: the object it returns from the apply (or from a server-side
+dry run in check mode) is compared with the live object read just before, status and bookkeeping aside. The
+desired manifest is never compared with the live object, so server defaults, quantity normalisation and
+allocated nodePorts/clusterIPs never show up as a change.
 """
 
 from __future__ import annotations
@@ -70,12 +70,25 @@ def comparable(obj: dict[str, Any] | None, keep_status: bool = False) -> dict[st
     return result
 
 
-def _managed_fields_signature(obj: dict[str, Any] | None) -> list[Any]:
+def _managed_fields_signature(obj: dict[str, Any] | None, manager: str) -> list[Any]:
+    """What one field manager owns (its timestamps aside): a change of ownership is a change too."""
     fields = (obj or {}).get("metadata", {}).get("managedFields") or []
     return sorted(
-        (f.get("manager", ""), f.get("operation", ""), f.get("subresource", ""), repr(f.get("fieldsV1")))
+        (f.get("operation", ""), f.get("subresource", ""), repr(f.get("fieldsV1")))
         for f in fields
+        if f.get("manager") == manager
     )
+
+
+def is_change(before: dict[str, Any] | None, after: dict[str, Any] | None, manager: str) -> bool:
+    """Did (or would) the write change the object? Compares the server's before and after, status aside.
+
+    Status is left out because controllers update it concurrently (a PDB's expectedPods, a Deployment's
+    replica counts): a resourceVersion that moved for that reason is not this run's change.
+    """
+    return comparable(before) != comparable(after) or _managed_fields_signature(
+        before, manager
+    ) != _managed_fields_signature(after, manager)
 
 
 class Applier:
@@ -152,16 +165,8 @@ class Applier:
                 raise self._error(f"applying {object_id(manifest)}", exc) from exc
         if before is None:
             action = "created"
-        elif self.check_mode:
-            same = comparable(before) == comparable(after) and _managed_fields_signature(
-                before
-            ) == _managed_fields_signature(after)
-            action = "unchanged" if same else "updated"
         else:
-            moved = (before.get("metadata") or {}).get("resourceVersion") != (after.get("metadata") or {}).get(
-                "resourceVersion"
-            )
-            action = "updated" if moved else "unchanged"
+            action = "updated" if is_change(before, after, self.cluster.field_manager) else "unchanged"
         return self._record(key or manifest["kind"].lower(), manifest, action, before, after)
 
     def delete(self, resource: Any, name: str, namespace: str | None, key: str | None = None) -> dict[str, Any]:

@@ -1,0 +1,128 @@
+"""Integration fixtures: the real local control plane, and a way to run one module task through ansible-playbook."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.localcluster.pytest_fixture import kube_cluster  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+class Runner:
+    """Runs tasks with ansible-playbook (the json callback) against the cluster and returns their results."""
+
+    def __init__(self, kubeconfig: str, workdir: Path):
+        self.kubeconfig = kubeconfig
+        self.workdir = workdir
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            K8S_AUTH_KUBECONFIG=self.kubeconfig,
+            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+            ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
+            ANSIBLE_NOCOLOR="1",
+            PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        )
+        env.update(extra)
+        return env
+
+    def play(self, tasks: list[dict[str, Any]], check: bool = False, diff: bool = False, verbosity: int = 0) -> dict:
+        """Run the tasks (each registered, errors ignored) and return {"results": {task name: result}, ...}."""
+        out = self.workdir / f"results-{uuid.uuid4().hex[:8]}.json"
+        registered = []
+        for index, task in enumerate(tasks):
+            registered.append({**task, "register": f"r{index}", "ignore_errors": True})
+        results = ", ".join(f"{json.dumps(t['name'])}: r{i}" for i, t in enumerate(tasks))
+        registered.append(
+            {
+                "name": "Save the results",
+                "ansible.builtin.copy": {"content": "{{ {%s} | to_json }}" % results, "dest": str(out), "mode": "0600"},
+                "check_mode": False,
+                "diff": False,
+            }
+        )
+        playbook = [
+            {
+                "name": "integration",
+                "hosts": "localhost",
+                "connection": "local",
+                "gather_facts": False,
+                "vars": {"ansible_python_interpreter": sys.executable},
+                "tasks": registered,
+            }
+        ]
+        path = self.workdir / f"play-{uuid.uuid4().hex[:8]}.yml"
+        path.write_text(yaml.safe_dump(playbook, sort_keys=False))
+        argv = [str(BIN / "ansible-playbook"), "-i", "localhost,", str(path)]
+        if check:
+            argv.append("--check")
+        if diff:
+            argv.append("--diff")
+        if verbosity:
+            argv.append("-" + "v" * verbosity)
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env(), cwd=REPO, check=False)
+        if not out.exists():
+            raise AssertionError(f"the play did not finish:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        return {"results": json.loads(out.read_text()), "_stdout": proc.stdout, "_stderr": proc.stderr, "_rc": proc.returncode}
+
+    def triton(self, check: bool = False, diff: bool = False, **args: Any) -> dict[str, Any]:
+        """One triton_server task; returns its result (with 'failed' when it failed).
+
+        Tests run side by side on one cluster, so nodePorts are allocated by the server unless a test sets them.
+        """
+        if "values" not in args:
+            for which in ("http", "grpc", "metrics"):
+                args.setdefault(f"service_node_port_{which}", 0)
+        report = self.play([{"name": "triton", "inference.triton.triton_server": args}], check=check, diff=diff)
+        return task_result(report, "triton")
+
+
+def task_result(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return report["results"][name]
+
+
+@pytest.fixture(scope="session")
+def runner(kube_cluster):  # noqa: F811
+    with tempfile.TemporaryDirectory(prefix="triton-it-") as tmp:
+        yield Runner(kube_cluster.kubeconfig, Path(tmp))
+
+
+@pytest.fixture(scope="session")
+def k8s(kube_cluster):  # noqa: F811
+    """A kubernetes ApiClient for assertions on the cluster."""
+    from kubernetes import config
+
+    api = config.new_client_from_config(config_file=kube_cluster.kubeconfig)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def namespace(k8s):
+    """A fresh namespace per test, deleted afterwards."""
+    from kubernetes import client
+
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(k8s)
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)

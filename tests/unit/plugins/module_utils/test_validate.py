@@ -1,0 +1,119 @@
+"""Every validation error names its option, and valid input passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.inference.triton.plugins.module_utils._validate import (
+    ValidationError,
+    validate,
+    validate_release,
+)
+from ansible_collections.inference.triton.plugins.module_utils._values import merge_options
+
+
+def check(native=None, values=None):
+    native = native or {}
+    merged, origin = merge_options(native, [("values", values)] if values else [])
+    return validate(merged, origin, native)
+
+
+def test_defaults_are_valid():
+    assert check() == []
+
+
+@pytest.mark.parametrize(
+    "native, option",
+    [
+        ({"replicas": -1}, "replicas"),
+        ({"num_gpus": 0}, "num_gpus"),
+        ({"num_gpus": -2}, "num_gpus"),
+        ({"use_cpu": True, "num_gpus": 1}, "num_gpus"),
+        ({"image_registry": "bad registry"}, "image_registry"),
+        ({"image_repository": "Triton"}, "image_repository"),
+        ({"image_repository": "a//b"}, "image_repository"),
+        ({"image_tag": "bad tag"}, "image_tag"),
+        ({"image_tag": ":latest"}, "image_tag"),
+        ({"image_arch_tags": {"riscv": "x"}}, "image_arch_tags"),
+        ({"image_pull_secrets": ["Bad_Name"]}, "image_pull_secrets"),
+        ({"model_repository_path": "models"}, "model_repository_path"),
+        ({"model_repository_path": "/srv/../etc"}, "model_repository_path"),
+        ({"model_repository_path": "/"}, "model_repository_path"),
+        ({"model_repository_type": "pvc"}, "model_repository_claim"),
+        ({"model_repository_type": "object_storage"}, "model_repository_url"),
+        ({"model_repository_type": "object_storage", "model_repository_url": "http://x"}, "model_repository_url"),
+        ({"model_repository_type": "pvc", "model_repository_claim": "c", "require_prepared_nodes": True}, "require_prepared_nodes"),
+        ({"conda_pack_source": "host_path", "conda_pack_path": "conda"}, "conda_pack_path"),
+        ({"conda_pack_source": "image", "conda_pack_file_name": "a/b.tgz"}, "conda_pack_file_name"),
+        ({"service_port_http": 0}, "service_port_http"),
+        ({"service_port_grpc": 8000}, "service_port_grpc"),
+        ({"service_node_port_http": 29999}, "service_node_port_http"),
+        ({"service_node_port_metrics": 32768}, "service_node_port_metrics"),
+        ({"service_node_port_grpc": 31000}, "service_node_port_grpc"),
+        ({"labels": {"bad key!": "x"}}, "labels"),
+        ({"labels": {"ok": "bad value!"}}, "labels"),
+        ({"pod_labels": {"a": {"b": 1}}}, "pod_labels"),
+        ({"node_selector": {"-bad": "x"}}, "node_selector"),
+        ({"pdb_enabled": True, "pdb_min_available": 1, "pdb_max_unavailable": 1}, "pdb_min_available/pdb_max_unavailable"),
+        ({"pdb_enabled": True, "pdb_min_available": -1}, "pdb_min_available"),
+        ({"pdb_enabled": True, "pdb_max_unavailable": "half"}, "pdb_max_unavailable"),
+        ({"load_models": ["resnet"]}, "load_models"),
+        ({"model_control_mode": "explicit", "load_models": ["a/b"]}, "load_models"),
+        ({"repository_poll_secs": 5}, "repository_poll_secs"),
+        ({"model_control_mode": "poll", "repository_poll_secs": 0}, "repository_poll_secs"),
+        ({"server_args": ["log-verbose=1"]}, "server_args"),
+        ({"server_args": ["--model-repository=/x"]}, "server_args"),
+        ({"liveness_probe": {"initialDelay": 5}}, "liveness_probe"),
+        ({"startup_probe": {"failureThreshold": -1}}, "startup_probe.failureThreshold"),
+        ({"shm_size": "lots"}, "shm_size"),
+        ({"shm_size": "-1Gi"}, "shm_size"),
+        ({"resources": {"requests": {"cpu": "two"}}}, "resources.requests.cpu"),
+        ({"resources": {"limits": {"nvidia.com/gpu": 2}}}, "resources.limits.nvidia.com/gpu"),
+        ({"resources": {"request": {"cpu": "1"}}}, "resources"),
+        ({"env": {"1BAD": "x"}}, "env"),
+        ({"env": {"A": ["x"]}}, "env.A"),
+        ({"conda_pack_source": "image", "env": {"EXECUTION_ENV_PATH": "/x"}}, "env.EXECUTION_ENV_PATH"),
+        ({"extra_volumes": [{"emptyDir": {}}]}, "extra_volumes"),
+        ({"extra_volumes": [{"name": "dshm", "emptyDir": {}}]}, "extra_volumes"),
+        ({"extra_volume_mounts": [{"name": "nope", "mountPath": "/x"}]}, "extra_volume_mounts"),
+        ({"runtime_class_name": "NVIDIA"}, "runtime_class_name"),
+        ({"priority_class_name": "bad_name"}, "priority_class_name"),
+        ({"update_strategy": {"type": "BlueGreen"}}, "update_strategy.type"),
+        ({"update_strategy": {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}}, "update_strategy"),
+        ({"patches": {"ingress": {}}}, "patches"),
+        ({"patches": {"deployment": {"metadata": {"name": "x"}}}}, "patches.deployment"),
+        ({"termination_grace_period_seconds": -5}, "termination_grace_period_seconds"),
+        ({"name_override": "Bad_Name"}, "name_override"),
+        ({"service_monitor_enabled": True, "service_monitor_labels": {"release": "a b"}}, "service_monitor_labels"),
+    ],
+)
+def test_bad_options_name_the_option(native, option):
+    with pytest.raises(ValidationError) as err:
+        check(native)
+    assert err.value.option.startswith(option), (err.value.option, str(err.value))
+    assert str(err.value).startswith(option)
+
+
+def test_values_errors_say_where_the_value_came_from():
+    with pytest.raises(ValidationError) as err:
+        check(values={"service": {"nodePortHttp": 80}})
+    assert "service_node_port_http (from values)" in str(err.value)
+
+
+def test_chart_default_values_pass_even_with_num_gpus_in_cpu_mode():
+    assert check(values={"mode": {"useCpu": True}, "image": {"numGpus": 1}}) == []
+
+
+def test_pdb_blocking_every_eviction_is_a_warning():
+    warnings = check({"pdb_enabled": True, "pdb_min_available": 1, "replicas": 1})
+    assert any("blocks every voluntary eviction" in w for w in warnings)
+
+
+@pytest.mark.parametrize(
+    "name, namespace, option",
+    [("Bad", "ns", "name"), ("a" * 54, "ns", "name"), ("ok", "Bad_NS", "namespace"), ("ok", "", "namespace")],
+)
+def test_release_names(name, namespace, option):
+    with pytest.raises(ValidationError) as err:
+        validate_release(name, namespace)
+    assert err.value.option == option

@@ -1,0 +1,99 @@
+"""Helm values -> options: every chart key, the chart's tag helpers, precedence, unknown keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.inference.triton.plugins.module_utils import _values
+from ansible_collections.inference.triton.plugins.module_utils._values import ValuesError, merge_options
+
+CHART_TABLE_KEYS = [
+    "nameOverride", "fullnameOverride", "replicaCount", "imagePullSecrets", "arch", "mode.useCpu",
+    "tritonEnv.registry", "tritonEnv.repository", "tritonEnv.tag", "tritonEnv.pullPolicy", "image.registry",
+    "image.repository", "image.tag", "image.pullPolicy", "image.modelRepositoryPath", "image.condaPackPath",
+    "image.condaPackFileName", "image.numGpus", "service.nodePortGrpc", "service.nodePortHttp",
+    "service.nodePortMetrics", "service.portGrpc", "service.portHttp", "service.portMetrics", "service.type",
+    "nodeSelector", "tolerations", "affinity", "podAnnotations", "podDisruptionBudget.enabled",
+    "podDisruptionBudget.maxUnavailable", "podDisruptionBudget.minAvailable",
+]
+
+
+def test_every_key_of_the_chart_values_table_has_an_option():
+    assert sorted(_values.CHART_KEYS) == sorted(CHART_TABLE_KEYS)
+    assert all(option in _values.DEFAULTS for option in _values.CHART_KEYS.values())
+
+
+@pytest.mark.parametrize(
+    "values, option, expected",
+    [
+        ({"replicaCount": 3}, "replicas", 3),
+        ({"image": {"tag": 22.05}}, "image_tag", "22.05-py3"),
+        ({"image": {"tag": "23.10"}}, "image_tag", "23.10-py3"),
+        ({"image": {"tag": "22.05"}, "arch": "arm64"}, "image_tag", "22.05-py3-cpu-arm64"),
+        ({"tritonEnv": {"tag": "0.2.6-alpha"}}, "conda_env_tag", "0.2.6-alpha-cpu"),
+        ({"tritonEnv": {"tag": "0.2.6-alpha"}, "arch": "arm"}, "conda_env_tag", "0.2.6-alpha-m1"),
+        ({"tritonEnv": {"pullPolicy": "Always"}}, "conda_pack_source", "image"),
+        ({"arch": "amd"}, "arch", "amd64"),
+        ({"arch": "arm"}, "arch", "arm64"),
+        ({"imagePullSecrets": [{"name": "regcred"}]}, "image_pull_secrets", ["regcred"]),
+        ({"mode": {"useCpu": True}}, "use_cpu", True),
+        ({"image": {"numGpus": 4}}, "num_gpus", 4),
+        ({"service": {"nodePortHttp": 30080}}, "service_node_port_http", 30080),
+        ({"podAnnotations": {"a": "b"}}, "pod_annotations", {"a": "b"}),
+        ({"podDisruptionBudget": {"maxUnavailable": "50%", "minAvailable": None}}, "pdb_max_unavailable", "50%"),
+        ({"image": {"modelRepositoryPath": "/srv/models"}}, "model_repository_path", "/srv/models"),
+    ],
+)
+def test_values_map_to_options(values, option, expected):
+    merged, origin = merge_options({}, [("values", values)])
+    assert merged[option] == expected
+    assert origin[option] == "values"
+
+
+def test_null_means_not_set_as_in_helm():
+    merged, origin = merge_options({}, [("values", {"nameOverride": None, "podDisruptionBudget": None})])
+    assert merged["name_override"] is None and origin["name_override"] == "default"
+
+
+def test_native_options_win_over_values_files_and_values():
+    docs = [("a.yaml", {"replicaCount": 2}), ("values", {"replicaCount": 3, "image": {"tag": "22.05"}})]
+    merged, origin = merge_options({"replicas": 5, "image_tag": None}, docs)
+    assert merged["replicas"] == 5 and origin["replicas"] == "option"
+    assert merged["image_tag"] == "22.05-py3" and origin["image_tag"] == "values"
+
+
+def test_later_values_documents_win():
+    merged, origin = merge_options({}, [("a.yaml", {"replicaCount": 2}), ("b.yaml", {"replicaCount": 4})])
+    assert merged["replicas"] == 4 and origin["replicas"] == "b.yaml"
+
+
+def test_cpu_mode_ignores_the_chart_num_gpus_as_the_chart_does():
+    merged, origin = merge_options({}, [("values", {"mode": {"useCpu": True}, "image": {"numGpus": 1}})])
+    assert origin["num_gpus"] == "default"
+
+
+def test_pdb_min_available_defaults_to_one_only_when_max_unavailable_is_unset():
+    assert merge_options({}, [])[0]["pdb_min_available"] == 1
+    merged = merge_options({"pdb_max_unavailable": 1}, [])[0]
+    assert merged["pdb_min_available"] is None
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"replicas": 2}, "unknown key 'replicas'"),
+        ({"image": {"numGPUs": 2}}, "unknown key 'image.numGPUs' (did you mean 'image.numGpus'?)"),
+        ({"service": {"nodeport": 1}}, "unknown key 'service.nodeport'"),
+        ({"image": "nvcr.io/x"}, "'image' must be a mapping"),
+        ({"arch": "x86"}, "'arch' must be one of"),
+        ({"mode": {"useCpu": "yes"}}, "'mode.useCpu' must be true or false"),
+        ({"imagePullSecrets": "regcred"}, "'imagePullSecrets' must be a list"),
+        ({"imagePullSecrets": [{"secret": "x"}]}, "'imagePullSecrets' items"),
+        (["replicaCount"], "must be a mapping"),
+    ],
+)
+def test_bad_values_are_refused_with_the_key_named(values, message):
+    with pytest.raises(ValuesError) as err:
+        merge_options({}, [("my-values.yaml", values)])
+    assert message in str(err.value)
+    assert "my-values.yaml" in str(err.value)
