@@ -55,7 +55,11 @@ class Runner:
         registered.append(
             {
                 "name": "Save the results",
-                "ansible.builtin.copy": {"content": "{{ {%s} | to_json }}" % results, "dest": str(out), "mode": "0600"},
+                "ansible.builtin.copy": {
+                    "content": "{{ {" + results + "} | to_json }}",
+                    "dest": str(out),
+                    "mode": "0600",
+                },
                 "check_mode": False,
                 "diff": False,
             }
@@ -82,7 +86,12 @@ class Runner:
         proc = subprocess.run(argv, capture_output=True, text=True, env=self.env(), cwd=REPO, check=False)
         if not out.exists():
             raise AssertionError(f"the play did not finish:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-        return {"results": json.loads(out.read_text()), "_stdout": proc.stdout, "_stderr": proc.stderr, "_rc": proc.returncode}
+        return {
+            "results": json.loads(out.read_text()),
+            "_stdout": proc.stdout,
+            "_stderr": proc.stderr,
+            "_rc": proc.returncode,
+        }
 
     def triton(self, check: bool = False, diff: bool = False, **args: Any) -> dict[str, Any]:
         """One triton_server task; returns its result (with 'failed' when it failed).

@@ -33,9 +33,16 @@ def deployment(k8s, namespace: str, name: str):
 
 
 def test_create_then_identical_rerun_is_unchanged(runner, k8s, namespace):
-    args = dict(name="idem", namespace=namespace, replicas=2, pdb_enabled=True, service_node_port_http=0,
-                service_node_port_grpc=0, service_node_port_metrics=0,
-                resources={"requests": {"cpu": "0.5", "memory": "1024Mi"}, "limits": {"memory": "2Gi"}})
+    args = dict(
+        name="idem",
+        namespace=namespace,
+        replicas=2,
+        pdb_enabled=True,
+        service_node_port_http=0,
+        service_node_port_grpc=0,
+        service_node_port_metrics=0,
+        resources={"requests": {"cpu": "0.5", "memory": "1024Mi"}, "limits": {"memory": "2Gi"}},
+    )
     first = runner.triton(**args)
     assert not first.get("failed"), first.get("msg")
     assert first["changed"] is True
@@ -60,7 +67,9 @@ def test_one_value_changed_updates_only_that_object(runner, k8s, namespace):
     assert result["changed"] is True
     assert result["actions"] == {"deployment": "updated", "service": "unchanged", "pdb": "unchanged"}
     assert deployment(k8s, namespace, "one-triton").status.available_replicas == 2
-    assert client.CoreV1Api(k8s).read_namespaced_service("one-triton", namespace).metadata.resource_version == service_rv
+    assert (
+        client.CoreV1Api(k8s).read_namespaced_service("one-triton", namespace).metadata.resource_version == service_rv
+    )
 
 
 def test_check_mode_reports_truthfully_and_writes_nothing(runner, k8s, namespace):
@@ -70,8 +79,9 @@ def test_check_mode_reports_truthfully_and_writes_nothing(runner, k8s, namespace
     same = runner.triton(check=True, name="chk", namespace=namespace)
     assert same["changed"] is False, same["actions"]
 
-    changed = runner.triton(check=True, diff=True, name="chk", namespace=namespace, env={"LOG_LEVEL": "2"},
-                            pdb_enabled=True)
+    changed = runner.triton(
+        check=True, diff=True, name="chk", namespace=namespace, env={"LOG_LEVEL": "2"}, pdb_enabled=True
+    )
     assert changed["changed"] is True
     assert changed["actions"] == {"deployment": "updated", "service": "unchanged", "pdb": "created"}
     assert snapshot(k8s, namespace) == before
@@ -95,7 +105,8 @@ def test_drift_is_reported_and_corrected(runner, k8s, namespace):
     apps, core = client.AppsV1Api(k8s), client.CoreV1Api(k8s)
     apps.patch_namespaced_deployment_scale("drift-triton", namespace, {"spec": {"replicas": 3}})
     apps.patch_namespaced_deployment(
-        "drift-triton", namespace,
+        "drift-triton",
+        namespace,
         {"spec": {"template": {"spec": {"containers": [{"name": "triton", "image": "example.invalid/x:1"}]}}}},
     )
     core.delete_namespaced_service("drift-triton", namespace)
@@ -125,7 +136,9 @@ def test_absent_removes_the_release_and_nothing_else(runner, k8s, namespace):
     assert not runner.triton(name="gone", namespace=namespace, pdb_enabled=True).get("failed")
     assert not runner.triton(name="stays", namespace=namespace, use_cpu=True, service_type="ClusterIP").get("failed")
     core = client.CoreV1Api(k8s)
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "unrelated", "labels": {"app.kubernetes.io/instance": "gone"}}})
+    core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "unrelated", "labels": {"app.kubernetes.io/instance": "gone"}}}
+    )
 
     result = runner.triton(name="gone", namespace=namespace, state="absent")
     assert result["changed"] is True
@@ -155,8 +168,9 @@ def test_gpu_shortage_without_preflight_fails_the_wait_with_the_scheduler_reason
 
 def test_rollback_on_failure_returns_to_the_previous_revision(runner, k8s, namespace):
     assert not runner.triton(name="rb", namespace=namespace, num_gpus=1).get("failed")
-    result = runner.triton(name="rb", namespace=namespace, num_gpus=9, preflight="skip", wait_timeout=15,
-                           rollback_on_failure=True)
+    result = runner.triton(
+        name="rb", namespace=namespace, num_gpus=9, preflight="skip", wait_timeout=15, rollback_on_failure=True
+    )
     assert result.get("failed") and "Rolled back" in result["msg"], result["msg"]
     live = deployment(k8s, namespace, "rb-triton")
     assert live.spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"] == "1"
@@ -164,8 +178,14 @@ def test_rollback_on_failure_returns_to_the_previous_revision(runner, k8s, names
 
 def test_chart_default_values_deploy_and_become_available(runner, k8s, namespace):
     values = yaml.safe_load((REPO / "tests/integration/fixtures/chart-default-values.yaml").read_text())
-    result = runner.triton(name="example", namespace=namespace, values=values, service_node_port_http=0,
-                           service_node_port_grpc=0, service_node_port_metrics=0)
+    result = runner.triton(
+        name="example",
+        namespace=namespace,
+        values=values,
+        service_node_port_http=0,
+        service_node_port_grpc=0,
+        service_node_port_metrics=0,
+    )
     assert not result.get("failed"), result.get("msg")
     assert result["rollout"]["complete"] is True
     live = deployment(k8s, namespace, "example-triton")
@@ -173,8 +193,17 @@ def test_chart_default_values_deploy_and_become_available(runner, k8s, namespace
     assert pod.containers[0].image == "registry.hub.docker.com/instill/tritonserver:22.05-py3"
     assert pod.init_containers[0].image == "registry.hub.docker.com/instill/triton-conda-env:0.2.6-alpha-cpu"
     assert not (pod.containers[0].resources.limits or {}).get("nvidia.com/gpu")  # mode.useCpu: true
-    assert runner.triton(name="example", namespace=namespace, values=values, service_node_port_http=0,
-                         service_node_port_grpc=0, service_node_port_metrics=0)["changed"] is False
+    assert (
+        runner.triton(
+            name="example",
+            namespace=namespace,
+            values=values,
+            service_node_port_http=0,
+            service_node_port_grpc=0,
+            service_node_port_metrics=0,
+        )["changed"]
+        is False
+    )
 
 
 def test_cpu_mode_runs_without_gpus(runner, k8s, namespace):
@@ -199,8 +228,14 @@ def test_cpu_mode_runs_without_gpus(runner, k8s, namespace):
         ({"kubeconfig": "/nonexistent/kubeconfig"}, "kubeconfig"),
         ({"context": "no-such-context"}, "context"),
         ({"model_repository_type": "pvc", "model_repository_claim": "missing-claim"}, "model_repository_claim"),
-        ({"model_repository_type": "object_storage", "model_repository_url": "s3://b/m",
-          "model_repository_secret": "missing-secret"}, "model_repository_secret"),
+        (
+            {
+                "model_repository_type": "object_storage",
+                "model_repository_url": "s3://b/m",
+                "model_repository_secret": "missing-secret",
+            },
+            "model_repository_secret",
+        ),
     ],
 )
 def test_bad_input_fails_naming_the_option_and_writes_nothing(runner, k8s, namespace, args, option):
@@ -215,8 +250,10 @@ def test_bad_input_fails_naming_the_option_and_writes_nothing(runner, k8s, names
 def test_node_port_taken_by_another_service_is_refused(runner, k8s, namespace):
     client.CoreV1Api(k8s).create_namespaced_service(
         namespace,
-        {"metadata": {"name": "squatter"}, "spec": {"type": "NodePort", "selector": {"a": "b"},
-                                                   "ports": [{"port": 80, "nodePort": 32100}]}},
+        {
+            "metadata": {"name": "squatter"},
+            "spec": {"type": "NodePort", "selector": {"a": "b"}, "ports": [{"port": 80, "nodePort": 32100}]},
+        },
     )
     before = snapshot(k8s, namespace)
     result = runner.triton(name="np", namespace=namespace, service_node_port_http=32100)
@@ -237,19 +274,39 @@ def test_pod_security_restricted_refuses_host_path_but_admits_pvc(runner, k8s, n
     # A pre-bound PV/PVC pair: the PV controller binds them, so the pod is schedulable (PVs are not pods:
     # Pod Security does not look at the PV's hostPath).
     core.create_persistent_volume(
-        {"metadata": {"name": f"{namespace}-models"},
-         "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"], "storageClassName": "",
-                  "hostPath": {"path": "/tmp/it-models"}, "persistentVolumeReclaimPolicy": "Retain",
-                  "claimRef": {"namespace": namespace, "name": "models"}}},
+        {
+            "metadata": {"name": f"{namespace}-models"},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "",
+                "hostPath": {"path": "/tmp/it-models"},
+                "persistentVolumeReclaimPolicy": "Retain",
+                "claimRef": {"namespace": namespace, "name": "models"},
+            },
+        },
     )
     core.create_namespaced_persistent_volume_claim(
         namespace,
-        {"metadata": {"name": "models"},
-         "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "volumeName": f"{namespace}-models",
-                  "resources": {"requests": {"storage": "1Gi"}}}},
+        {
+            "metadata": {"name": "models"},
+            "spec": {
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "",
+                "volumeName": f"{namespace}-models",
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
     )
-    admitted = runner.triton(name="psa", namespace=namespace, use_cpu=True, model_repository_type="pvc",
-                             model_repository_claim="models", model_repository_path="/models", wait_timeout=60)
+    admitted = runner.triton(
+        name="psa",
+        namespace=namespace,
+        use_cpu=True,
+        model_repository_type="pvc",
+        model_repository_claim="models",
+        model_repository_path="/models",
+        wait_timeout=60,
+    )
     try:
         assert not admitted.get("failed"), admitted.get("msg")
         assert admitted["rollout"]["complete"] is True
@@ -263,10 +320,21 @@ def test_object_storage_credentials_never_reach_the_output(runner, k8s, namespac
         namespace, {"metadata": {"name": "s3-creds"}, "stringData": {"AWS_SECRET_ACCESS_KEY": secret_value}}
     )
     report = runner.play(
-        [{"name": "triton", "inference.triton.triton_server": {
-            "name": "s3", "namespace": namespace, "use_cpu": True, "model_repository_type": "object_storage",
-            "model_repository_url": "s3://bucket/models", "model_repository_secret": "s3-creds"}}],
-        diff=True, verbosity=3,
+        [
+            {
+                "name": "triton",
+                "inference.triton.triton_server": {
+                    "name": "s3",
+                    "namespace": namespace,
+                    "use_cpu": True,
+                    "model_repository_type": "object_storage",
+                    "model_repository_url": "s3://bucket/models",
+                    "model_repository_secret": "s3-creds",
+                },
+            }
+        ],
+        diff=True,
+        verbosity=3,
     )
     assert report["_rc"] == 0, report["_stdout"][-2000:]
     assert secret_value not in report["_stdout"] + report["_stderr"]

@@ -42,7 +42,10 @@ def test_defaults_are_valid():
         ({"model_repository_type": "pvc"}, "model_repository_claim"),
         ({"model_repository_type": "object_storage"}, "model_repository_url"),
         ({"model_repository_type": "object_storage", "model_repository_url": "http://x"}, "model_repository_url"),
-        ({"model_repository_type": "pvc", "model_repository_claim": "c", "require_prepared_nodes": True}, "require_prepared_nodes"),
+        (
+            {"model_repository_type": "pvc", "model_repository_claim": "c", "require_prepared_nodes": True},
+            "require_prepared_nodes",
+        ),
         ({"conda_pack_source": "host_path", "conda_pack_path": "conda"}, "conda_pack_path"),
         ({"conda_pack_source": "image", "conda_pack_file_name": "a/b.tgz"}, "conda_pack_file_name"),
         ({"service_port_http": 0}, "service_port_http"),
@@ -54,7 +57,10 @@ def test_defaults_are_valid():
         ({"labels": {"ok": "bad value!"}}, "labels"),
         ({"pod_labels": {"a": {"b": 1}}}, "pod_labels"),
         ({"node_selector": {"-bad": "x"}}, "node_selector"),
-        ({"pdb_enabled": True, "pdb_min_available": 1, "pdb_max_unavailable": 1}, "pdb_min_available/pdb_max_unavailable"),
+        (
+            {"pdb_enabled": True, "pdb_min_available": 1, "pdb_max_unavailable": 1},
+            "pdb_min_available/pdb_max_unavailable",
+        ),
         ({"pdb_enabled": True, "pdb_min_available": -1}, "pdb_min_available"),
         ({"pdb_enabled": True, "pdb_max_unavailable": "half"}, "pdb_max_unavailable"),
         ({"load_models": ["resnet"]}, "load_models"),

@@ -1,0 +1,241 @@
+"""Rendering: one template per object, every option reaches its field, nothing random, the chart's bugs fixed."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.inference.triton.plugins.module_utils._render import render
+from ansible_collections.inference.triton.plugins.module_utils._values import merge_options
+
+
+def objects(native=None, values=None, release="demo", namespace="ml"):
+    merged, _ = merge_options(native or {}, [("values", values)] if values else [])
+    return render(release, namespace, merged)
+
+
+def pod_spec(native=None, values=None):
+    return objects(native, values)["deployment"]["spec"]["template"]["spec"]
+
+
+def container(native=None, values=None):
+    return pod_spec(native, values)["containers"][0]
+
+
+def test_rendering_is_deterministic():
+    assert objects({"replicas": 3, "pdb_enabled": True}) == objects({"replicas": 3, "pdb_enabled": True})
+
+
+def test_defaults_render_deployment_and_service_only():
+    rendered = objects()
+    assert list(rendered) == ["deployment", "service"]
+    assert rendered["deployment"]["metadata"]["name"] == "demo-triton"
+    assert rendered["deployment"]["metadata"]["namespace"] == "ml"
+    assert "annotations" not in rendered["deployment"]["metadata"]  # no random rollme annotation
+
+
+def test_pdb_uses_policy_v1_and_selects_the_pods():
+    rendered = objects({"pdb_enabled": True})
+    pdb = rendered["pdb"]
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"] == {
+        "minAvailable": 1,
+        "selector": {"matchLabels": rendered["deployment"]["spec"]["selector"]["matchLabels"]},
+    }
+    pod_labels = rendered["deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert all(pod_labels[k] == v for k, v in pdb["spec"]["selector"]["matchLabels"].items())
+
+
+@pytest.mark.parametrize("value", [0, 2, "50%"])
+def test_pdb_max_unavailable_alone(value):
+    pdb = objects({"pdb_enabled": True, "pdb_max_unavailable": value})["pdb"]
+    assert pdb["spec"]["maxUnavailable"] == value and "minAvailable" not in pdb["spec"]
+
+
+def test_pdb_min_available_zero_is_kept():
+    assert objects({"pdb_enabled": True, "pdb_min_available": 0})["pdb"]["spec"]["minAvailable"] == 0
+
+
+def test_pod_annotations_reach_the_pods():
+    rendered = objects(values={"podAnnotations": {"prometheus.io/scrape": "true"}})
+    assert rendered["deployment"]["spec"]["template"]["metadata"]["annotations"] == {"prometheus.io/scrape": "true"}
+
+
+@pytest.mark.parametrize("arch, values_arch", [("amd64", "amd"), ("arm64", "arm"), ("arm64", "arm64")])
+def test_arch_selects_nodes(arch, values_arch):
+    assert pod_spec(values={"arch": values_arch})["nodeSelector"]["kubernetes.io/arch"] == arch
+
+
+def test_image_arch_tags_pick_the_variant():
+    assert container({"arch": "arm64", "image_arch_tags": {"arm64": "26.07-py3-igpu"}})["image"].endswith(
+        ":26.07-py3-igpu"
+    )
+
+
+def test_gpu_mode_limits_gpus_as_a_string_and_tolerates_the_gpu_taint():
+    spec = pod_spec({"num_gpus": 2})
+    assert spec["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "2"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+
+
+def test_cpu_mode_has_no_gpu_limit_or_toleration():
+    spec = pod_spec({"use_cpu": True, "resources": {"requests": {"cpu": 2}}})
+    assert spec["containers"][0]["resources"] == {"requests": {"cpu": "2"}}
+    assert "tolerations" not in spec
+
+
+def test_security_defaults_are_restricted_compliant():
+    spec = pod_spec()
+    assert spec["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "fsGroup": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert spec["containers"][0]["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def test_host_path_model_repository_is_mounted_read_only_at_the_same_path():
+    spec = pod_spec({"model_repository_path": "/srv/models"})
+    assert {"name": "models", "hostPath": {"path": "/srv/models", "type": "Directory"}} in spec["volumes"]
+    assert {"name": "models", "mountPath": "/srv/models", "readOnly": True} in spec["containers"][0]["volumeMounts"]
+    assert "--model-repository=/srv/models" in spec["containers"][0]["args"]
+
+
+def test_pvc_model_repository():
+    spec = pod_spec(
+        {"model_repository_type": "pvc", "model_repository_claim": "models", "model_repository_path": "/models"}
+    )
+    assert {"name": "models", "persistentVolumeClaim": {"claimName": "models", "readOnly": True}} in spec["volumes"]
+
+
+def test_object_storage_takes_credentials_from_the_secret_by_reference():
+    c = container(
+        {
+            "model_repository_type": "object_storage",
+            "model_repository_url": "s3://b/m",
+            "model_repository_secret": "creds",
+        }
+    )
+    assert "--model-repository=s3://b/m" in c["args"]
+    assert c["envFrom"] == [{"secretRef": {"name": "creds"}}]
+    assert all(
+        v["name"] != "models"
+        for v in pod_spec({"model_repository_type": "object_storage", "model_repository_url": "gs://b"})["volumes"]
+    )
+
+
+def test_shm_is_memory_backed_with_the_given_size():
+    spec = pod_spec({"shm_size": "4Gi"})
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "4Gi"}} in spec["volumes"]
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in spec["containers"][0]["volumeMounts"]
+
+
+def test_conda_pack_from_the_env_image_needs_no_root_and_no_host_path():
+    spec = pod_spec(values={"tritonEnv": {"tag": "0.2.6-alpha"}})
+    init = spec["initContainers"][0]
+    assert init["image"] == "registry.hub.docker.com/instill/triton-conda-env:0.2.6-alpha-cpu"
+    assert init["securityContext"]["allowPrivilegeEscalation"] is False and "runAsUser" not in init["securityContext"]
+    assert {"name": "conda-pack", "emptyDir": {}} in spec["volumes"]
+    assert {"name": "EXECUTION_ENV_PATH", "value": "/conda-pack/python-3-8.tar.gz"} in spec["containers"][0]["env"]
+
+
+def test_env_values_are_strings():
+    env = container(
+        {"env": {"A": 1, "B": True, "C": "x", "D": {"valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}}}
+    )["env"]
+    assert env == [
+        {"name": "A", "value": "1"},
+        {"name": "B", "value": "true"},
+        {"name": "C", "value": "x"},
+        {"name": "D", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+    ]
+
+
+@pytest.mark.parametrize(
+    "native, expected",
+    [
+        ({}, ["--model-control-mode=none"]),
+        ({"model_control_mode": "explicit", "load_models": ["a", "b"]}, ["--load-model=a", "--load-model=b"]),
+        ({"model_control_mode": "poll", "repository_poll_secs": 5}, ["--repository-poll-secs=5"]),
+        ({"server_args": ["--log-verbose=1"]}, ["--log-verbose=1"]),
+    ],
+)
+def test_server_arguments(native, expected):
+    args = container(native)["args"]
+    assert args[0] == "tritonserver"
+    assert all(arg in args for arg in expected)
+
+
+def test_probes_default_and_override():
+    c = container({"startup_probe": {"failureThreshold": 120}, "liveness_probe": {"enabled": False}})
+    assert c["startupProbe"]["failureThreshold"] == 120 and c["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert "livenessProbe" not in c
+    assert c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+
+
+def test_service_ports_and_node_ports():
+    service = objects({"service_node_port_grpc": 0})["service"]
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert ports["http"] == {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP", "nodePort": 31000}
+    assert "nodePort" not in ports["grpc"]
+    cluster_ip = objects({"service_type": "ClusterIP"})["service"]
+    assert all("nodePort" not in p for p in cluster_ip["spec"]["ports"])
+
+
+def test_prepared_nodes_selector():
+    assert pod_spec({"require_prepared_nodes": True})["nodeSelector"]["inference.triton/model-repository"] == "ready"
+
+
+def test_names_follow_the_chart_rules():
+    assert objects(release="triton-prod")["deployment"]["metadata"]["name"] == "triton-prod"
+    assert objects({"fullname_override": "tis"})["deployment"]["metadata"]["name"] == "tis"
+    assert (
+        objects({"name_override": "triton-backend"}, release="example")["deployment"]["metadata"]["name"]
+        == "example-triton-backend"
+    )
+
+
+def test_extra_labels_annotations_and_scheduling():
+    rendered = objects(
+        {
+            "labels": {"team": "ml"},
+            "annotations": {"owner": "ml@example.com"},
+            "pod_labels": {"tier": "gpu"},
+            "priority_class_name": "high",
+            "runtime_class_name": "nvidia",
+            "termination_grace_period_seconds": 90,
+            "update_strategy": {"type": "Recreate"},
+            "image_pull_secrets": ["regcred"],
+            "affinity": {"podAntiAffinity": {}},
+        }
+    )
+    dep = rendered["deployment"]
+    assert dep["metadata"]["labels"]["team"] == "ml" and rendered["service"]["metadata"]["labels"]["team"] == "ml"
+    assert dep["metadata"]["annotations"] == {"owner": "ml@example.com"}
+    spec = dep["spec"]["template"]["spec"]
+    assert dep["spec"]["template"]["metadata"]["labels"]["tier"] == "gpu"
+    assert spec["priorityClassName"] == "high" and spec["runtimeClassName"] == "nvidia"
+    assert spec["terminationGracePeriodSeconds"] == 90 and dep["spec"]["strategy"] == {"type": "Recreate"}
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}] and spec["affinity"] == {"podAntiAffinity": {}}
+    assert "team" not in dep["spec"]["selector"]["matchLabels"]
+
+
+def test_patches_merge_and_delete():
+    rendered = objects(
+        {"patches": {"deployment": {"spec": {"revisionHistoryLimit": 3, "template": {"spec": {"tolerations": None}}}}}}
+    )
+    assert rendered["deployment"]["spec"]["revisionHistoryLimit"] == 3
+    assert "tolerations" not in rendered["deployment"]["spec"]["template"]["spec"]
+
+
+def test_service_monitor():
+    monitor = objects({"service_monitor_enabled": True, "service_monitor_labels": {"release": "prom"}})[
+        "service_monitor"
+    ]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
