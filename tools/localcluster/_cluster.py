@@ -172,9 +172,13 @@ def _down(layout: Layout, state: State | None) -> list[str]:
     """Stop recorded processes in reverse start order, check their ports are closed, remove the folder."""
     notes = []
     if state is not None:
+        stopped = []
         for comp in reversed(state.components):
             outcome = _procs.stop(comp.pid, comp.binary)
             notes.append(f"{comp.name} (pid {comp.pid}): {outcome}")
+            if outcome in ("stopped", "killed"):
+                stopped.append(comp.pid)
+        _procs.wait_reaped(stopped)
         ports = set(state.ports.values())
 
         def closed() -> tuple[bool, str]:

@@ -69,18 +69,28 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return not is_alive(pid)
 
 
+def wait_reaped(pids: list[int], timeout: float = 5.0) -> None:
+    """Give init a moment to reap exited processes, so that `ps` right after `down` shows none of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in pids:
+            _reap(pid)
+        if not any(Path(f"/proc/{pid}").exists() for pid in pids):
+            return
+        time.sleep(0.05)
+
+
 def stop(pid: int, binary: str, timeout: float = 15.0) -> str:
     """Stop one recorded process: SIGTERM, then SIGKILL after ``timeout``. Return what happened."""
     if not is_ours(pid, binary):
         return "not running"
     os.kill(pid, signal.SIGTERM)
-    if _wait_gone(pid, timeout):
-        return "stopped"
-    if is_ours(pid, binary):
-        os.kill(pid, signal.SIGKILL)
-    if _wait_gone(pid, 5.0):
-        return "killed"
-    return "still running"
+    outcome = "stopped"
+    if not _wait_gone(pid, timeout):
+        if is_ours(pid, binary):
+            os.kill(pid, signal.SIGKILL)
+        outcome = "killed" if _wait_gone(pid, 5.0) else "still running"
+    return outcome
 
 
 def rss_kib(pid: int) -> int:
