@@ -9,6 +9,7 @@ from pathlib import Path
 from . import _build, _cluster, _nodes, _ports
 from . import _versions as v
 from ._errors import LocalClusterError
+from ._kubeapi import ApiError
 
 PORT_FLAGS = _ports.PORT_FLAGS
 
@@ -148,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except LocalClusterError as exc:
         print(f"localcluster {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except (ApiError, OSError) as exc:
+        state = getattr(args, "state_dir", "")
+        print(f"localcluster {args.command}: error talking to the cluster: {exc} (logs: {state}/logs)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"localcluster {args.command}: interrupted", file=sys.stderr)
