@@ -1,3 +1,71 @@
+# The front door for people and CI. `make demo` runs the main job on the local simulated GPU cluster;
+# `make test` runs every test (lint, unit, integration, molecule, sanity). .ci/run calls `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test test-steps lint unit integration molecule sanity build-collection bench
+
+help:  ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
+
+# Tool chain ---------------------------------------------------------------------------------------------------
+venv: $(VENV)/.installed  ## Create .venv with the pinned tool chain (requirements-dev.txt)
+
+$(VENV)/.installed: requirements-dev.txt
+	@echo "[venv] installing the pinned tool chain into $(VENV) (about a minute the first time)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# The main job -------------------------------------------------------------------------------------------------
+demo: venv cluster-up  ## Build or reuse the local simulated GPU cluster, deploy Triton on it, print the summary
+	$(BIN)/ansible-playbook deploy.yml -i inventories/local
+
+# Tests --------------------------------------------------------------------------------------------------------
+# Runs every step even when the cluster was not running before, and stops the cluster afterwards only if this
+# run started it (KEEP_CLUSTER=1 keeps it).
+test: venv  ## Run every test: lint, unit, integration, molecule, sanity
+	@started=0; $(LOCALCLUSTER) status >/dev/null 2>&1 || started=1; \
+	$(MAKE) --no-print-directory test-steps; rc=$$?; \
+	if [ $$started = 1 ] && [ -z "$(KEEP_CLUSTER)" ]; then $(LOCALCLUSTER) down; fi; \
+	if [ $$rc = 0 ]; then echo "make test: all steps passed"; else echo "make test: FAILED (exit $$rc)"; fi; \
+	exit $$rc
+
+test-steps: lint unit cluster-up integration molecule sanity
+
+lint: venv  ## ruff, yamllint, ansible-lint (profile production)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint
+
+unit: venv  ## Unit tests (no cluster)
+	$(BIN)/python -m pytest tests/unit tools/localcluster/tests -m "not integration"
+
+integration: venv cluster-up  ## Integration tests on the local control plane
+	LOCALCLUSTER_KEEP=1 $(BIN)/python -m pytest tests/integration tools/localcluster/tests -m integration
+
+molecule: venv cluster-up  ## All molecule scenarios on the local control plane
+	cd $(CURDIR) && $(BIN)/molecule test --all
+
+SANITY_DIR := .cache/sanity/ansible_collections/inference/triton
+sanity: venv  ## ansible-test sanity on a copy of the collection placed under ansible_collections/inference/triton
+	@mkdir -p $(HOME)/.ansible/test/cache && cp tests/sanity/get_pip_bootstrap.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
+	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^\.collections/' | xargs -0 cp --parents -t $(SANITY_DIR)
+	cd $(SANITY_DIR) && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --requirements --color no
+
+build-collection: venv  ## Build the collection artifact into .cache/dist
+	mkdir -p .cache/dist && $(BIN)/ansible-galaxy collection build --force --output-path .cache/dist
+
+bench: venv cluster-up  ## Benchmarks against the tools users would pick instead (prints tables of medians and ratios)
+	for bench in benchmarks/bench_*.py; do $(BIN)/python $$bench || exit 1; done
+
 # Local cluster ---------------------------------------------------------------------------------------------
 # A real Kubernetes control plane on 127.0.0.1 with simulated GPU nodes (tools/localcluster/README.md).
 # Extra options go through CLUSTER_ARGS, e.g. make cluster-up CLUSTER_ARGS="--gpu-nodes 4 --gpus-per-node 4".

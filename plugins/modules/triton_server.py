@@ -17,9 +17,9 @@ description:
   - Takes every value of the C(triton-backend) Helm chart, either as snake_case options or as the chart's own
     C(values.yaml) shape in O(values) and O(values_files). Precedence, lowest first is the collection's
     defaults, then O(values_files) in order, then O(values), then the snake_case options.
-  - Reports C(changed) only when the cluster changed, from what the API server returns (resourceVersion, or
-    a server-side dry run in check mode); server defaults, quantity normalisation and allocated nodePorts never
-    cause a change report.
+  - Reports C(changed) only when the cluster changed: the object the API server returns from the apply (or
+    from a server-side dry run in check mode) is compared with the live object read just before. Server
+    defaults, quantity normalisation and allocated nodePorts never cause a change report.
   - Every option is validated and the cluster is checked (namespace, Pod Security level, referenced Secret or
     PVC, nodePort collisions, free GPUs) before the first write.
   - Objects of the release that are no longer wanted (PDB or ServiceMonitor turned off) are deleted.
