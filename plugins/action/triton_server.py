@@ -63,6 +63,9 @@ class ActionModule(ActionBase):
         result.update(self._execute_module(MODULE, module_args=module_args, task_vars=task_vars))
         if result.get("failed") or p["state"] != "present" or not p["wait"] or self._task.check_mode:
             return result
+        if result.get("rollout_complete"):
+            # The Deployment did not change and already runs its revision everywhere: nothing to wait for.
+            return result
         return self._follow_rollout(p, args, result, task_vars)
 
     def _plan(self, p: dict[str, Any]) -> dict[str, Any]:

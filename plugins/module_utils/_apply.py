@@ -132,42 +132,60 @@ class Applier:
             return ApplyError(f"{what}: forbidden: {api_error_message(exc)}")
         return ApplyError(f"{what}: {api_error_message(exc)}")
 
-    def apply(self, manifest: dict[str, Any], key: str | None = None, namespace_exists: bool = True) -> dict[str, Any]:
-        """Server-side apply one object (dry run in check mode) and record what changed."""
+    def _server_side_apply(self, resource: Any, manifest: dict[str, Any], dry_run: bool) -> dict[str, Any] | None:
+        meta = manifest["metadata"]
+        kwargs = {
+            "field_manager": self.cluster.field_manager,
+            "force_conflicts": self.force_conflicts,
+            **self.cluster.request_kwargs(),
+        }
+        if dry_run:
+            kwargs["dry_run"] = "All"
+        try:
+            return to_dict(
+                self.cluster.call(
+                    lambda: resource.server_side_apply(
+                        body=manifest, name=meta["name"], namespace=meta.get("namespace"), **kwargs
+                    ),
+                    f"applying {object_id(manifest)}",
+                )
+            )
+        except Exception as exc:
+            if is_status(exc, 409):
+                raise ApplyError(
+                    f"{object_id(manifest)}: field conflict with another manager ({api_error_message(exc)}); "
+                    "set force_conflicts: true to take the fields over"
+                ) from exc
+            raise self._error(f"applying {object_id(manifest)}", exc) from exc
+
+    def plan(self, manifest: dict[str, Any], namespace_exists: bool = True) -> dict[str, Any]:
+        """Read the live object and dry-run the apply: what would change, without writing anything."""
         resource = self._resource(manifest)
         meta = manifest["metadata"]
-        name, namespace = meta["name"], meta.get("namespace")
-        before = self.get(resource, name, namespace) if namespace_exists else None
-        if not namespace_exists and self.check_mode:
-            # The namespace would be created by this run; a dry run inside it is impossible, so report the manifest.
+        before = self.get(resource, meta["name"], meta.get("namespace")) if namespace_exists else None
+        if not namespace_exists:
+            # The namespace does not exist yet: no dry run is possible inside it, the object is simply new.
             after: dict[str, Any] | None = copy.deepcopy(manifest)
         else:
-            kwargs = {
-                "field_manager": self.cluster.field_manager,
-                "force_conflicts": self.force_conflicts,
-                **self.cluster.request_kwargs(),
-            }
-            if self.check_mode:
-                kwargs["dry_run"] = "All"
-            try:
-                after = to_dict(
-                    self.cluster.call(
-                        lambda: resource.server_side_apply(body=manifest, name=name, namespace=namespace, **kwargs),
-                        f"applying {object_id(manifest)}",
-                    )
-                )
-            except Exception as exc:
-                if is_status(exc, 409):
-                    raise ApplyError(
-                        f"{object_id(manifest)}: field conflict with another manager ({api_error_message(exc)}); "
-                        "set force_conflicts: true to take the fields over"
-                    ) from exc
-                raise self._error(f"applying {object_id(manifest)}", exc) from exc
+            after = self._server_side_apply(resource, manifest, dry_run=True)
         if before is None:
             action = "created"
         else:
             action = "updated" if is_change(before, after, self.cluster.field_manager) else "unchanged"
+        return {"manifest": manifest, "resource": resource, "before": before, "after": after, "action": action}
+
+    def commit(self, planned: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+        """Write a planned change (not in check mode, not when nothing changes) and record the outcome."""
+        manifest, before, after, action = planned["manifest"], planned["before"], planned["after"], planned["action"]
+        if action != "unchanged" and not self.check_mode:
+            after = self._server_side_apply(planned["resource"], manifest, dry_run=False)
+            if before is not None and not is_change(before, after, self.cluster.field_manager):
+                action = "unchanged"  # someone else made the same change in between
         return self._record(key or manifest["kind"].lower(), manifest, action, before, after)
+
+    def apply(self, manifest: dict[str, Any], key: str | None = None, namespace_exists: bool = True) -> dict[str, Any]:
+        """Server-side apply one object (dry run in check mode) and record what changed."""
+        return self.commit(self.plan(manifest, namespace_exists), key)
 
     def delete(self, resource: Any, name: str, namespace: str | None, key: str | None = None) -> dict[str, Any]:
         """Delete one object (dry run in check mode); dependents go first (foreground propagation)."""

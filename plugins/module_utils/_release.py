@@ -55,6 +55,7 @@ def present(
     preflight: str,
     warnings: list[str],
 ) -> dict[str, Any]:
+    """Apply the release. Dry runs first: nothing is checked or written when nothing would change."""
     o = plan["options"]
     manifests: dict[str, dict[str, Any]] = plan["manifests"]
     context = plan["context"]
@@ -62,39 +63,21 @@ def present(
     ns_obj = namespace_state(cluster, namespace)
     if ns_obj is None and not create_namespace:
         raise ReleaseError(f"namespace {namespace!r} does not exist; set create_namespace: true", "namespace")
+    exists = ns_obj is not None
 
-    # Preflight: nothing is written until every check passed.
-    problems: list[tuple[str, str]] = []
-    if preflight != "skip":
-        try:
-            check_pod_security(ns_obj, o)
-            if ns_obj is not None:
-                check_references(cluster, namespace, o, warnings)
-            check_node_ports(cluster, namespace, context["fullname"], o, warnings)
-        except PreflightError as exc:
-            problems.append((exc.option, str(exc)))
-        gpu_problem = check_gpu_capacity(cluster, context, o, warnings)
-        if gpu_problem:
-            problems.append(("num_gpus", f"preflight: {gpu_problem}"))
-    for option, message in problems:
-        if preflight == "fail":
-            raise ReleaseError(message, option)
-        warnings.append(message)
-
-    service_monitor_served = "service_monitor" not in manifests or cluster.resource(
-        "monitoring.coreos.com/v1", "ServiceMonitor"
-    )
-    if not service_monitor_served:
+    if "service_monitor" in manifests and not cluster.resource("monitoring.coreos.com/v1", "ServiceMonitor"):
         warnings.append(
             "service_monitor_enabled: the ServiceMonitor CRD (monitoring.coreos.com/v1) is not installed; skipped"
         )
         manifests = {k: v for k, v in manifests.items() if k != "service_monitor"}
 
-    # Objects of the same name that another owner holds are never taken over silently.
-    for manifest in manifests.values():
+    # 1. Read every object and dry-run its apply: the server's own verdict on what would change.
+    planned: dict[str, dict[str, Any]] = {}
+    for key, manifest in manifests.items():
         resource = cluster.resource(manifest["apiVersion"], manifest["kind"])
-        live = applier.get(resource, manifest["metadata"]["name"], namespace) if ns_obj is not None else None
+        live = applier.get(resource, manifest["metadata"]["name"], namespace) if exists else None
         if live is not None:
+            # Objects of the same name that another owner holds are never taken over silently.
             reason = _owned_elsewhere(live, release)
             if reason:
                 raise ReleaseError(
@@ -102,8 +85,48 @@ def present(
                     "remove it, or choose another release name or fullname_override",
                     "name",
                 )
+        try:
+            planned[key] = applier.plan(manifest, namespace_exists=exists)
+        except ApplyError as exc:
+            if key == "service" and "already allocated" in str(exc):
+                # The server refused the dry run; name the option and the Service holding the port.
+                try:
+                    check_node_ports(cluster, namespace, context["fullname"], o, warnings)
+                except PreflightError as taken:
+                    raise ReleaseError(str(taken), taken.option) from exc
+            raise
+    stale: list[tuple[str, str, str, str]] = []
+    if exists:
+        # Objects of this release that the options no longer ask for (PDB or ServiceMonitor turned off).
+        wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests.values()}
+        for key, api_version, kind in MANAGED_KINDS:
+            for live in applier.list_managed(api_version, kind, namespace, release_selector(release)):
+                if (kind, live["metadata"]["name"]) not in wanted:
+                    stale.append((key, api_version, kind, live["metadata"]["name"]))
 
-    if ns_obj is None:
+    # 2. Preflight, only when something is going to be written: nothing is written until every check passed.
+    changing = {key for key, p in planned.items() if p["action"] != "unchanged"}
+    if (changing or stale or not exists) and preflight != "skip":
+        problems: list[tuple[str, str]] = []
+        try:
+            check_pod_security(ns_obj, o)
+            if exists:
+                check_references(cluster, namespace, o, warnings)
+            if "service" in changing:
+                check_node_ports(cluster, namespace, context["fullname"], o, warnings)
+        except PreflightError as exc:
+            problems.append((exc.option, str(exc)))
+        if "deployment" in changing:
+            gpu_problem = check_gpu_capacity(cluster, context, o, warnings)
+            if gpu_problem:
+                problems.append(("num_gpus", f"preflight: {gpu_problem}"))
+        for option, message in problems:
+            if preflight == "fail":
+                raise ReleaseError(message, option)
+            warnings.append(message)
+
+    # 3. Write (or, in check mode, report) in order.
+    if not exists:
         applier.apply(
             {
                 "apiVersion": "v1",
@@ -112,17 +135,22 @@ def present(
             },
             key="namespace",
         )
-    for key, manifest in manifests.items():
-        applier.apply(manifest, key=key, namespace_exists=ns_obj is not None or not applier.check_mode)
-
-    # Prune: objects of this release that the options no longer ask for (PDB or ServiceMonitor turned off).
-    if ns_obj is not None:
-        wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests.values()}
-        for key, api_version, kind in MANAGED_KINDS:
-            for live in applier.list_managed(api_version, kind, namespace, release_selector(release)):
-                if (kind, live["metadata"]["name"]) not in wanted:
-                    applier.delete(cluster.resource(api_version, kind), live["metadata"]["name"], namespace, key=key)
+        if not applier.check_mode:
+            # Now that the namespace exists, the objects get real dry runs (and server defaults) before writing.
+            planned = {key: applier.plan(manifest) for key, manifest in manifests.items()}
+    for key, planned_object in planned.items():
+        applier.commit(planned_object, key=key)
+    for key, api_version, kind, name in stale:
+        applier.delete(cluster.resource(api_version, kind), name, namespace, key=key)
     return endpoints(applier)
+
+
+def rollout_complete(applier: Applier) -> bool:
+    """Whether the Deployment was left untouched by this run and already runs its current revision everywhere."""
+    from ._wait import deployment_progress
+
+    result = next((r for r in applier.results if r["kind"] == "Deployment"), None)
+    return bool(result and result["action"] == "unchanged" and deployment_progress(result["object"])["complete"])
 
 
 def absent(cluster: Cluster, applier: Applier, release: str, namespace: str) -> None:

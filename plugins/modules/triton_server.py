@@ -450,6 +450,7 @@ def run(module: AnsibleModule) -> None:
         ReleaseError,
         absent,
         present,
+        rollout_complete,
         wait_absent,
     )
     from ansible_collections.inference.triton.plugins.module_utils._render import release_selector
@@ -469,6 +470,24 @@ def run(module: AnsibleModule) -> None:
             result["endpoints"] = present(
                 cluster, applier, p["name"], p["namespace"], plan, p["create_namespace"], p["preflight"], warnings
             )
+            result["rollout_complete"] = rollout_complete(applier)
+            if result["rollout_complete"] and p["wait"]:
+                # Nothing to wait for: report the rollout as rollout_status would, from the live Deployment.
+                from ansible_collections.inference.triton.plugins.module_utils._wait import (
+                    RolloutWatcher,
+                    deployment_progress,
+                    progress_text,
+                )
+
+                live = applier.results[[r["kind"] for r in applier.results].index("Deployment")]["object"]
+                progress = deployment_progress(live)
+                watcher = RolloutWatcher(cluster, p["namespace"], live["metadata"]["name"])
+                result["rollout"] = {
+                    "complete": True,
+                    "progress": progress,
+                    "summary": progress_text(progress),
+                    "pods": watcher.pods(live),
+                }
         else:
             absent(cluster, applier, p["name"], p["namespace"])
             if p["wait"] and applier.changed and not module.check_mode:
@@ -476,7 +495,9 @@ def run(module: AnsibleModule) -> None:
                 if left:
                     warnings.append(f"pods still terminating after {p['wait_timeout']}s: {', '.join(left)}")
     except (ReleaseError, ApplyError, ClusterError) as exc:
-        module.fail_json(msg=str(exc), option=getattr(exc, "option", None), warnings=warnings)
+        for warning in warnings:
+            module.warn(warning)
+        module.fail_json(msg=str(exc), option=getattr(exc, "option", None))
     except Exception as exc:  # noqa: BLE001 - an unexpected answer still ends in a message, not a traceback
         module.fail_json(msg=f"unexpected error talking to the cluster: {exc}", exception=traceback.format_exc())
 
