@@ -136,6 +136,9 @@ def main() -> None:
         kc_file = work / "kc.yaml"
         kc_file.write_text(yaml.safe_dump_all(manifests(namespaces[1])))
 
+        kc_definition = (
+            "{{ lookup('ansible.builtin.file', '" + str(kc_file) + "') | ansible.builtin.from_yaml_all | list }}"
+        )
         ours_env = {
             **env,
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -157,8 +160,7 @@ def main() -> None:
             [
                 {
                     "kubernetes.core.k8s": {
-                        "definition": "{{ lookup('ansible.builtin.file', '%s') | ansible.builtin.from_yaml_all | list }}"
-                        % kc_file,
+                        "definition": kc_definition,
                         "apply": True,
                         "server_side_apply": {"field_manager": "bench", "force_conflicts": True},
                     }
@@ -171,8 +173,7 @@ def main() -> None:
             [
                 {
                     "kubernetes.core.k8s": {
-                        "definition": "{{ lookup('ansible.builtin.file', '%s') | ansible.builtin.from_yaml_all | list }}"
-                        % kc_file,
+                        "definition": kc_definition,
                         "apply": True,
                         "server_side_apply": {"field_manager": "bench", "force_conflicts": True},
                         "wait": True,
