@@ -58,6 +58,7 @@ sanity: venv  ## ansible-test sanity on a copy of the collection placed under an
 	@mkdir -p $(HOME)/.ansible/test/cache && cp tests/sanity/get_pip_bootstrap.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
 	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
 	git ls-files -z --cached --others --exclude-standard | grep -zv '^\.collections/' | xargs -0 cp --parents -t $(SANITY_DIR)
+	cd $(SANITY_DIR) && git init -q && git add -A  # ansible-test lists a collection's files with git
 	cd $(SANITY_DIR) && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --requirements --color no
 
 build-collection: venv  ## Build the collection artifact into .cache/dist
