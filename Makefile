@@ -54,10 +54,12 @@ molecule: venv cluster-up  ## All molecule scenarios on the local control plane
 	cd $(CURDIR) && $(BIN)/molecule test --all
 
 SANITY_DIR := .cache/sanity/ansible_collections/inference/triton
+# The copy holds what the built collection holds (galaxy.yml's build_ignore leaves out the test infrastructure).
 sanity: venv  ## ansible-test sanity on a copy of the collection placed under ansible_collections/inference/triton
 	@mkdir -p $(HOME)/.ansible/test/cache && cp tests/sanity/get_pip_bootstrap.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
 	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
-	git ls-files -z --cached --others --exclude-standard | grep -zv '^\.collections/' | xargs -0 cp --parents -t $(SANITY_DIR)
+	git ls-files -z --cached --others --exclude-standard \
+		| grep -zvE '^(\.collections|\.ci|tools|benchmarks|molecule)/' | xargs -0 cp --parents -t $(SANITY_DIR)
 	cd $(SANITY_DIR) && git init -q && git add -A  # ansible-test lists a collection's files with git
 	cd $(SANITY_DIR) && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --requirements --color no
 

@@ -148,6 +148,7 @@ class Applier:
                         body=manifest, name=meta["name"], namespace=meta.get("namespace"), **kwargs
                     ),
                     f"applying {object_id(manifest)}",
+                    retry_conflicts=False,
                 )
             )
         except Exception as exc:

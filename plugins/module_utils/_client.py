@@ -22,8 +22,13 @@ try:
 except ImportError as exc:  # reported by the module with missing_required_lib
     HAS_K8S = False
     K8S_IMPORT_ERROR = exc
-    DynamicApiError = Exception  # type: ignore[assignment,misc]
-    ResourceNotFoundError = Exception  # type: ignore[assignment,misc]
+
+    class DynamicApiError(Exception):  # type: ignore[no-redef]
+        """Stand-in so that except clauses stay valid without the library."""
+
+    class ResourceNotFoundError(Exception):  # type: ignore[no-redef]
+        """Stand-in so that except clauses stay valid without the library."""
+
 
 T = TypeVar("T")
 
@@ -140,15 +145,20 @@ class Cluster:
                 self._resources[key] = None
         return self._resources[key]
 
-    def call(self, fn: Callable[[], T], what: str) -> T:
-        """Run one API call; retry 409/429/5xx and connection failures up to RETRY_ATTEMPTS times."""
+    def call(self, fn: Callable[[], T], what: str, retry_conflicts: bool = True) -> T:
+        """Run one API call; retry 409/429/5xx and connection failures up to RETRY_ATTEMPTS times.
+
+        A server-side apply's 409 is a field-ownership conflict, which no retry resolves: its callers pass
+        ``retry_conflicts=False``.
+        """
+        statuses = RETRY_STATUSES if retry_conflicts else RETRY_STATUSES - {409}
         delay = 0.2
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
                 return fn()
             except DynamicApiError as exc:
                 status = getattr(exc, "status", None)
-                if status not in RETRY_STATUSES or attempt == RETRY_ATTEMPTS:
+                if status not in statuses or attempt == RETRY_ATTEMPTS:
                     raise
                 retry_after = _retry_after(exc)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -158,7 +168,7 @@ class Cluster:
                     ) from exc
                 retry_after = None
             except k8s_client.ApiException as exc:
-                if exc.status not in RETRY_STATUSES or attempt == RETRY_ATTEMPTS:
+                if exc.status not in statuses or attempt == RETRY_ATTEMPTS:
                     raise
                 retry_after = None
             self.retries += 1

@@ -9,7 +9,7 @@ module: gpu_nodes_info
 short_description: List the cluster's nodes with their GPU capacity, allocatable GPUs, readiness and addresses
 version_added: 1.0.0
 author:
-  - inference.triton maintainers
+  - Inference Triton maintainers (@inference-triton)
 description:
   - Reads the Nodes (one list call) and returns, per node, C(nvidia.com/gpu) capacity and allocatable, the GPUs
     requested by running pods, readiness, taints, labels, annotations and addresses.
@@ -23,8 +23,10 @@ attributes:
     description: Read-only.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   idempotent:
     support: full
+    description: Only reads.
 options:
   label_selector:
     description: Only nodes matching this label selector.

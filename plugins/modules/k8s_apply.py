@@ -9,7 +9,7 @@ module: k8s_apply
 short_description: Server-side apply a list of Kubernetes objects with exact change detection
 version_added: 1.0.0
 author:
-  - inference.triton maintainers
+  - Inference Triton maintainers (@inference-triton)
 description:
   - The collection's apply engine, for the roles' own objects (NVIDIA device plugin DaemonSet, RuntimeClass,
     ConfigMaps, Node labels).
@@ -28,8 +28,10 @@ attributes:
     description: Server-side dry run; nothing is written.
   diff_mode:
     support: full
+    description: Before and after of every object that changes.
   idempotent:
     support: full
+    description: A second run with the same definitions reports C(changed=false).
 options:
   definitions:
     description: The objects, each a full Kubernetes manifest (or a partial one, for fields to own).

@@ -9,7 +9,7 @@ module: rollout_status
 short_description: Wait for a Deployment's rollout and explain why it does not complete
 version_added: 1.0.0
 author:
-  - inference.triton maintainers
+  - Inference Triton maintainers (@inference-triton)
 description:
   - Watches a Deployment (no fixed sleeps) until all its replicas are updated and available, or the timeout passes.
   - >-
@@ -26,8 +26,10 @@ attributes:
     description: Only reads, except O(rollback), which is a dry run in check mode.
   diff_mode:
     support: none
+    description: Nothing is written, except by O(rollback).
   idempotent:
     support: full
+    description: Waiting changes nothing; O(rollback) reports a change each time it rolls back.
 options:
   name:
     description: Name of the Deployment.

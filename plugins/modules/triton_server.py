@@ -9,7 +9,7 @@ module: triton_server
 short_description: Deploy NVIDIA Triton Inference Server on Kubernetes, with exact idempotence
 version_added: 1.0.0
 author:
-  - inference.triton maintainers
+  - Inference Triton maintainers (@inference-triton)
 description:
   - Renders Triton's Deployment, Service, and optionally PodDisruptionBudget and ServiceMonitor from Jinja2
     templates (one file per object, in the collection's C(plugins/templates/triton_server/)) and applies them
@@ -17,9 +17,9 @@ description:
   - Takes every value of the C(triton-backend) Helm chart, either as snake_case options or as the chart's own
     C(values.yaml) shape in O(values) and O(values_files). Precedence, lowest first is the collection's
     defaults, then O(values_files) in order, then O(values), then the snake_case options.
-  - Reports C(changed) only when the cluster changed: the object the API server returns from the apply (or
-    from a server-side dry run in check mode) is compared with the live object read just before. Server
-    defaults, quantity normalisation and allocated nodePorts never cause a change report.
+  - Reports C(changed) only when the cluster changed. Each object is first read, then applied as a server-side
+    dry run, and the object the API server would store is compared with the live one; only objects that differ
+    are written. Server defaults, quantity normalisation and allocated nodePorts never cause a change report.
   - Every option is validated and the cluster is checked (namespace, Pod Security level, referenced Secret or
     PVC, nodePort collisions, free GPUs) before the first write.
   - Objects of the release that are no longer wanted (PDB or ServiceMonitor turned off) are deleted.

@@ -9,7 +9,7 @@ from ansible_collections.inference.triton.plugins.module_utils._values import me
 
 
 def objects(native=None, values=None, release="demo", namespace="ml"):
-    merged, _ = merge_options(native or {}, [("values", values)] if values else [])
+    merged = merge_options(native or {}, [("values", values)] if values else [])[0]
     return render(release, namespace, merged)
 
 
