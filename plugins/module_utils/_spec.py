@@ -27,7 +27,7 @@ TRITON_OPTIONS: dict[str, dict[str, Any]] = {
     "image_tag": _opt("str"),
     "image_pull_policy": _opt("str", choices=_PULL),
     "image_arch_tags": _opt("dict"),
-    "image_pull_secrets": _opt("list", elements="str"),
+    "image_pull_secrets": _opt("list", elements="str", no_log=False),  # Secret names, not secrets
     "arch": _opt("str", choices=_ARCHES),
     "use_cpu": _opt("bool"),
     "num_gpus": _opt("int"),
@@ -36,7 +36,7 @@ TRITON_OPTIONS: dict[str, dict[str, Any]] = {
     "model_repository_host_path_type": _opt("str", choices=["Directory", "DirectoryOrCreate"]),
     "model_repository_claim": _opt("str"),
     "model_repository_url": _opt("str"),
-    "model_repository_secret": _opt("str"),
+    "model_repository_secret": _opt("str", no_log=False),  # a Secret name, never its data
     "require_prepared_nodes": _opt("bool"),
     "conda_pack_source": _opt("str", choices=["none", "image", "host_path"]),
     "conda_pack_path": _opt("str"),
