@@ -195,6 +195,18 @@ def test_check_diff_reports_a_value_change_and_writes_nothing(playbooks, k8s):
     assert client.AppsV1Api(k8s).read_namespaced_deployment("triton", playbooks.namespace).spec.replicas == 2
 
 
+def test_values_file_reaches_the_release_in_check_mode(playbooks, k8s, tmp_path):
+    values = tmp_path / "values.yaml"
+    values.write_text("image:\n  tag: '26.09'\nservice:\n  type: NodePort\n")
+    before = release_objects(k8s, playbooks.namespace)
+    args = ("--tags", "triton_server", "-e", f"triton_server_values_file={values}")
+    run = playbooks.run("deploy.yml", *args, check=True)
+    assert run.rc == 0, run
+    # the chart's image.tag gets its -py3 suffix; nothing is written in check mode
+    assert "tritonserver:26.09-py3" in run.out
+    assert release_objects(k8s, playbooks.namespace) == before
+
+
 def test_wrong_ownership_is_fixed_only_where_wrong(playbooks):
     root = playbooks.model_dir("gpu-node-0")
     wrong_file, wrong_dir = root / "identity" / "config.pbtxt", root / "add_sub" / "1"
