@@ -195,6 +195,21 @@ def test_check_diff_reports_a_value_change_and_writes_nothing(playbooks, k8s):
     assert client.AppsV1Api(k8s).read_namespaced_deployment("triton", playbooks.namespace).spec.replicas == 2
 
 
+def test_check_mode_on_a_fresh_namespace_and_nodes_writes_nothing(playbooks, k8s, tmp_path):
+    fresh = f"{playbooks.namespace}-fresh"
+    nodes = tmp_path / "nodes"
+    run = playbooks.run(
+        "deploy.yml", "-e", f"localcluster_nodes_dir={nodes}", "-e", f"triton_server_namespace={fresh}", check=True
+    )
+    assert run.rc == 0, run
+    assert run.recap["localcluster"]["changed"] == 1, run  # the release would be created
+    assert all(run.recap[node]["changed"] > 0 for node in GPU_NODES), run  # the directories would be created
+    assert "namespace created" in run.out
+    assert not nodes.exists()
+    names = [ns.metadata.name for ns in client.CoreV1Api(k8s).list_namespace().items]
+    assert fresh not in names
+
+
 def test_values_file_reaches_the_release_in_check_mode(playbooks, k8s, tmp_path):
     values = tmp_path / "values.yaml"
     values.write_text("image:\n  tag: '26.09'\nservice:\n  type: NodePort\n")
@@ -227,6 +242,25 @@ def test_wrong_ownership_is_fixed_only_where_wrong(playbooks):
     assert (wrong_file.stat().st_uid, wrong_file.stat().st_gid) == (1000, 1000)
     assert stat.S_IMODE(wrong_dir.stat().st_mode) == 0o755
     assert (untouched.stat().st_mtime_ns, untouched.stat().st_ctime_ns) == before, "a right entry was touched"
+
+
+def test_archive_source_with_other_modes_settles_in_one_run(playbooks, tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(REPO / "playbooks" / "files" / "example-models", source)
+    for path in [source, *source.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o020)  # group-writable in the archive
+    archive = tmp_path / "models.tar.gz"
+    subprocess.run(["tar", "-C", str(source), "-czf", str(archive), "."], check=True)
+    args = ("--tags", "model_repository", "--limit", "gpu-node-0", "-e", f"model_repository_source={archive}")
+    args += ("-e", f"localcluster_nodes_dir={tmp_path / 'nodes'}")
+    first = playbooks.run("deploy.yml", *args)
+    assert first.rc == 0, first
+    second = playbooks.run("deploy.yml", *args)
+    assert second.rc == 0, second
+    assert second.changed() == 0, second  # unarchive and the fix-up do not undo each other
+    root = tmp_path / "nodes" / "gpu-node-0" / "srv" / "triton" / "models"
+    for path, (uid, gid, mode, _) in tree_state(root).items():
+        assert (uid, gid, mode) == (1000, 1000, 0o755 if Path(path).is_dir() else 0o644), path
 
 
 def test_verify_playbook_is_read_only_and_skips_http_on_simulated_nodes(playbooks, k8s):
