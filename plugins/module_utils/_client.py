@@ -123,6 +123,7 @@ class Cluster:
         self.timeout = float(params.get("request_timeout") or 30.0)
         self.config = configuration(params)
         self.api = k8s_client.ApiClient(self.config)
+        _bound_every_request(self.api, self.timeout)
         self._dynamic: Any = None
         self._resources: dict[tuple[str, str], Any] = {}
         self.retries = 0
@@ -178,6 +179,25 @@ class Cluster:
 
     def request_kwargs(self) -> dict[str, Any]:
         return {"_request_timeout": self.timeout}
+
+
+def _bound_every_request(api: Any, timeout: float) -> None:
+    """Give every request of this client a timeout, not only those that pass one.
+
+    The client sends requests without a timeout unless the caller passes ``_request_timeout``, and the
+    dynamic client's discovery never does: a hung API server would hang the task. A watch may stay silent for
+    as long as its server-side timeout, so its read timeout leaves room for that.
+    """
+    rest = api.rest_client
+    request = rest.request
+
+    def bounded(method: str, url: str, *args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        if _request_timeout is None:
+            watching = "watch=true" in url.lower()
+            _request_timeout = (timeout, timeout + 60.0) if watching else (timeout, timeout)
+        return request(method, url, *args, _request_timeout=_request_timeout, **kwargs)
+
+    rest.request = bounded
 
 
 def _retry_after(exc: Any) -> float | None:
