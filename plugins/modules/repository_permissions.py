@@ -9,7 +9,7 @@ module: repository_permissions
 short_description: Fix the owner, group and modes of a model repository fast, and check its Triton layout
 version_added: 1.0.0
 author:
-  - inference.triton maintainers
+  - Inference Triton maintainers (@inference-triton)
 description:
   - Runs one C(find) process that lists only the entries under O(path) whose owner, group or mode is wrong, then
     fixes exactly those (C(lchown), then C(chmod)). A repository that is already right costs one directory walk
@@ -29,6 +29,7 @@ attributes:
     description: Before and after owner, group and mode of the first O(sample_size) entries to fix.
   idempotent:
     support: full
+    description: A second run finds nothing to fix and reports C(changed=false).
 options:
   path:
     description: Root of the model repository. Its parents are never touched.

@@ -155,7 +155,7 @@ def test_deploy_prepares_nodes_and_runs_triton_on_gpu_nodes(playbooks, k8s):
         assert labels[PREPARED] == "ready"
         root = playbooks.model_dir(node)
         assert (root / "identity" / "config.pbtxt").is_file()
-        for path, (uid, gid, mode, _) in tree_state(root).items():
+        for path, (uid, gid, mode, _size) in tree_state(root).items():
             assert (uid, gid) == (1000, 1000), path
             assert mode == (0o755 if Path(path).is_dir() else 0o644), path
         # the parents were not given to uid 1000

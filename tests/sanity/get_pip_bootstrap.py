@@ -20,7 +20,11 @@ import sys
 OWN_OPTIONS = {"--no-setuptools", "--no-wheel"}
 
 # The system bundle (where a site's own CA is added), else what this OpenSSL would use by default.
-CANDIDATES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", ssl.get_default_verify_paths().cafile)
+CANDIDATES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    ssl.get_default_verify_paths().cafile,
+)
 cafile = next((path for path in CANDIDATES if path and os.path.exists(path)), None)
 site_config = os.path.join(sys.prefix, "pip.conf")
 if cafile and not os.path.exists(site_config):

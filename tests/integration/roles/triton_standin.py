@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def parse_model(text: str) -> dict[str, str]:
     """``name`` or ``name=STATE`` or ``name=STATE:reason`` -> an index entry."""
-    name, _, rest = text.partition("=")
-    state, _, reason = (rest or "READY").partition(":")
+    name, _sep, rest = text.partition("=")
+    state, _sep, reason = (rest or "READY").partition(":")
     entry = {"name": name, "version": "1", "state": state}
     if reason:
         entry["reason"] = reason
