@@ -250,18 +250,29 @@ def test_bad_input_fails_naming_the_option_and_writes_nothing(runner, k8s, names
     assert snapshot(k8s, namespace) == before
 
 
+def free_node_port(k8s) -> int:
+    used = {
+        port.node_port
+        for service in client.CoreV1Api(k8s).list_service_for_all_namespaces().items
+        for port in service.spec.ports or []
+        if port.node_port
+    }
+    return next(port for port in range(32100, 32700) if port not in used)
+
+
 def test_node_port_taken_by_another_service_is_refused(runner, k8s, namespace):
+    port = free_node_port(k8s)
     client.CoreV1Api(k8s).create_namespaced_service(
         namespace,
         {
             "metadata": {"name": "squatter"},
-            "spec": {"type": "NodePort", "selector": {"a": "b"}, "ports": [{"port": 80, "nodePort": 32100}]},
+            "spec": {"type": "NodePort", "selector": {"a": "b"}, "ports": [{"port": 80, "nodePort": port}]},
         },
     )
     before = snapshot(k8s, namespace)
-    result = runner.triton(name="np", namespace=namespace, service_node_port_http=32100)
+    result = runner.triton(name="np", namespace=namespace, service_node_port_http=port)
     assert result.get("failed")
-    assert "service_node_port_http" in result["msg"] and "squatter" in result["msg"]
+    assert "service_node_port_http" in result["msg"] and "squatter" in result["msg"], result["msg"]
     assert snapshot(k8s, namespace) == before
 
 
