@@ -77,17 +77,8 @@ total_gpu_allocatable:
   type: int
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.inference.triton.plugins.module_utils._client import (
-    HAS_K8S,
-    K8S_IMPORT_ERROR,
-    Cluster,
-    ClusterError,
-)
-from ansible_collections.inference.triton.plugins.module_utils._spec import auth_spec
+from ansible_collections.inference.triton.plugins.module_utils._client import Cluster
+from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module, reported_failures
 
 GPU = "nvidia.com/gpu"
 
@@ -119,19 +110,18 @@ def describe(node: dict, requested: dict) -> dict:
 
 
 def main() -> None:
-    spec = auth_spec()
-    spec.update(
-        label_selector={"type": "str"},
-        names={"type": "list", "elements": "str", "default": []},
-        count_requested={"type": "bool", "default": False},
+    module = k8s_module(
+        {
+            "label_selector": {"type": "str"},
+            "names": {"type": "list", "elements": "str", "default": []},
+            "count_requested": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    if not HAS_K8S:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(K8S_IMPORT_ERROR))
     from ansible_collections.inference.triton.plugins.module_utils._apply import to_dict
 
     p = module.params
-    try:
+    with reported_failures(module):
         cluster = Cluster(p)
         nodes_api = cluster.resource("v1", "Node")
         nodes = [
@@ -151,10 +141,6 @@ def main() -> None:
                     requested[node] = requested.get(node, 0) + _int(
                         ((container.get("resources") or {}).get("limits") or {}).get(GPU)
                     )
-    except ClusterError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # noqa: BLE001
-        module.fail_json(msg=f"unexpected error talking to the cluster: {exc}", exception=traceback.format_exc())
     described = [describe(n, requested) for n in nodes]
     if p["names"]:
         wanted = set(p["names"])

@@ -116,41 +116,32 @@ ready:
 """
 
 import time
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.inference.triton.plugins.module_utils._client import (
-    HAS_K8S,
-    K8S_IMPORT_ERROR,
-    Cluster,
-    ClusterError,
-)
-from ansible_collections.inference.triton.plugins.module_utils._spec import auth_spec
+from ansible_collections.inference.triton.plugins.module_utils._client import Cluster
+from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module, reported_failures
 
 
 def main() -> None:
-    spec = auth_spec()
-    spec.update(
-        definitions={"type": "list", "elements": "dict", "required": True},
-        namespace={"type": "str"},
-        state={"type": "str", "default": "present", "choices": ["present", "absent"]},
-        force_conflicts={"type": "bool", "default": True},
-        field_manager={"type": "str", "default": "inference.triton"},
-        prune={
-            "type": "dict",
-            "options": {
-                "selector": {"type": "str", "required": True},
-                "kinds": {"type": "list", "elements": "dict", "required": True},
-                "namespace": {"type": "str"},
+    module = k8s_module(
+        dict(
+            definitions={"type": "list", "elements": "dict", "required": True},
+            namespace={"type": "str"},
+            state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+            force_conflicts={"type": "bool", "default": True},
+            field_manager={"type": "str", "default": "inference.triton"},
+            prune={
+                "type": "dict",
+                "options": {
+                    "selector": {"type": "str", "required": True},
+                    "kinds": {"type": "list", "elements": "dict", "required": True},
+                    "namespace": {"type": "str"},
+                },
             },
-        },
-        wait={"type": "bool", "default": False},
-        wait_timeout={"type": "int", "default": 300},
+            wait={"type": "bool", "default": False},
+            wait_timeout={"type": "int", "default": 300},
+        ),
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    if not HAS_K8S:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(K8S_IMPORT_ERROR))
     from ansible_collections.inference.triton.plugins.module_utils._apply import Applier, ApplyError, object_id
     from ansible_collections.inference.triton.plugins.module_utils._wait import wait_ready
 
@@ -165,7 +156,7 @@ def main() -> None:
         if p["namespace"] and not manifest["metadata"].get("namespace"):
             manifest["metadata"] = {**manifest["metadata"], "namespace": p["namespace"]}
         definitions.append(manifest)
-    try:
+    with reported_failures(module, (ApplyError,)):
         cluster = Cluster(p, field_manager=p["field_manager"])
         applier = Applier(cluster, module.check_mode, p["force_conflicts"])
         for manifest in definitions:
@@ -213,10 +204,6 @@ def main() -> None:
             result["ready"] = ready
         if module._diff:
             result["diff"] = applier.diffs
-    except (ApplyError, ClusterError) as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # noqa: BLE001
-        module.fail_json(msg=f"unexpected error talking to the cluster: {exc}", exception=traceback.format_exc())
     module.exit_json(**result)
 
 

@@ -97,36 +97,26 @@ rollback:
   type: str
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.inference.triton.plugins.module_utils._client import (
-    HAS_K8S,
-    K8S_IMPORT_ERROR,
-    Cluster,
-    ClusterError,
-)
-from ansible_collections.inference.triton.plugins.module_utils._spec import auth_spec
+from ansible_collections.inference.triton.plugins.module_utils._client import Cluster
+from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module, reported_failures
 
 
 def main() -> None:
-    spec = auth_spec()
-    spec.update(
-        name={"type": "str", "required": True},
-        namespace={"type": "str", "default": "default"},
-        timeout={"type": "int", "default": 600},
-        fail_on_timeout={"type": "bool", "default": True},
-        rollback={"type": "bool", "default": False},
+    module = k8s_module(
+        {
+            "name": {"type": "str", "required": True},
+            "namespace": {"type": "str", "default": "default"},
+            "timeout": {"type": "int", "default": 600},
+            "fail_on_timeout": {"type": "bool", "default": True},
+            "rollback": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    if not HAS_K8S:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(K8S_IMPORT_ERROR))
     from ansible_collections.inference.triton.plugins.module_utils._rollback import RollbackError, rollback
     from ansible_collections.inference.triton.plugins.module_utils._wait import RolloutWatcher, progress_text
 
     p = module.params
-    try:
+    with reported_failures(module, (RollbackError,)):
         cluster = Cluster(p)
         watcher = RolloutWatcher(cluster, p["namespace"], p["name"])
         result: dict = {"changed": False}
@@ -155,10 +145,6 @@ def main() -> None:
                     f"({result['summary']}): " + "; ".join(result["reasons"]),
                     **result,
                 )
-    except (ClusterError, RollbackError) as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # noqa: BLE001
-        module.fail_json(msg=f"unexpected error talking to the cluster: {exc}", exception=traceback.format_exc())
     module.exit_json(**result)
 
 

@@ -433,14 +433,10 @@ options:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.inference.triton.plugins.module_utils._client import (
-    HAS_K8S,
-    K8S_IMPORT_ERROR,
-    Cluster,
-    ClusterError,
-)
+from ansible_collections.inference.triton.plugins.module_utils._client import Cluster, ClusterError
+from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module
 from ansible_collections.inference.triton.plugins.module_utils._spec import argument_spec
 
 
@@ -518,10 +514,7 @@ def run(module: AnsibleModule) -> None:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_K8S:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(K8S_IMPORT_ERROR))
-    run(module)
+    run(k8s_module(argument_spec(), supports_check_mode=True))
 
 
 if __name__ == "__main__":
