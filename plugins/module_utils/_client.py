@@ -160,16 +160,19 @@ class Cluster:
             except DynamicApiError as exc:
                 status = getattr(exc, "status", None)
                 if status not in statuses or attempt == RETRY_ATTEMPTS:
+                    _note_attempts(exc, attempt)
                     raise
                 retry_after = _retry_after(exc)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if attempt == RETRY_ATTEMPTS:
                     raise ClusterError(
-                        f"{what}: cannot reach the API server at {self.config.host}: {_reason(exc)}"
+                        f"{what}: cannot reach the API server at {self.config.host}: {_reason(exc)} "
+                        f"(gave up after {attempt} attempts)"
                     ) from exc
                 retry_after = None
             except k8s_client.ApiException as exc:
                 if exc.status not in statuses or attempt == RETRY_ATTEMPTS:
+                    _note_attempts(exc, attempt)
                     raise
                 retry_after = None
             self.retries += 1
@@ -200,6 +203,15 @@ def _bound_every_request(api: Any, timeout: float) -> None:
     rest.request = bounded
 
 
+def _note_attempts(exc: BaseException, attempts: int) -> None:
+    """Remember on the error how many attempts were made, so that its message can say it was retried."""
+    if attempts > 1:
+        try:
+            exc.attempts = attempts  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+
+
 def _retry_after(exc: Any) -> float | None:
     headers = getattr(exc, "headers", None) or {}
     try:
@@ -214,7 +226,14 @@ def _reason(exc: BaseException) -> str:
 
 
 def api_error_message(exc: Any) -> str:
-    """The API server's own message from a failed call (its Status body), else the exception text."""
+    """The API server's own message from a failed call (its Status body), else the exception text; says how many
+    attempts were made when the answer was retried."""
+    attempts = getattr(exc, "attempts", None)
+    suffix = f" (gave up after {attempts} attempts)" if isinstance(attempts, int) else ""
+    return _server_message(exc) + suffix
+
+
+def _server_message(exc: Any) -> str:
     import json
 
     body = getattr(exc, "body", None)

@@ -1,0 +1,79 @@
+"""Cluster.call: which answers are retried, how often, and what the final message says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes.client import ApiException
+
+from ansible_collections.inference.triton.plugins.module_utils import _client
+from ansible_collections.inference.triton.plugins.module_utils._client import (
+    RETRY_ATTEMPTS,
+    Cluster,
+    ClusterError,
+    api_error_message,
+)
+
+
+def bare_cluster() -> Cluster:
+    cluster = Cluster.__new__(Cluster)
+    cluster.retries = 0
+    cluster.config = type("Config", (), {"host": "https://api.example:6443"})()
+    return cluster
+
+
+def failing(status: int, calls: list[int]):
+    def fn():
+        calls.append(1)
+        exc = ApiException(status=status, reason="x")
+        exc.body = json.dumps({"kind": "Status", "message": f"server says {status}"})
+        raise exc
+
+    return fn
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch):
+    monkeypatch.setattr(_client.time, "sleep", lambda seconds: None)
+
+
+@pytest.mark.parametrize("status", [429, 500, 503, 409])
+def test_retryable_answer_is_retried_up_to_the_budget_and_says_so(status):
+    cluster, calls = bare_cluster(), []
+    with pytest.raises(ApiException) as raised:
+        cluster.call(failing(status, calls), "reading")
+    assert len(calls) == RETRY_ATTEMPTS and cluster.retries == RETRY_ATTEMPTS - 1
+    assert api_error_message(raised.value) == f"server says {status} (gave up after {RETRY_ATTEMPTS} attempts)"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 422])
+def test_final_answer_is_not_retried_and_not_decorated(status):
+    cluster, calls = bare_cluster(), []
+    with pytest.raises(ApiException) as raised:
+        cluster.call(failing(status, calls), "reading")
+    assert len(calls) == 1 and cluster.retries == 0
+    assert api_error_message(raised.value) == f"server says {status}"
+
+
+def test_apply_conflict_is_not_retried():
+    cluster, calls = bare_cluster(), []
+    with pytest.raises(ApiException):
+        cluster.call(failing(409, calls), "applying", retry_conflicts=False)
+    assert len(calls) == 1
+
+
+def test_unreachable_server_names_it_and_the_attempts():
+    cluster, calls = bare_cluster(), []
+
+    def refused():
+        calls.append(1)
+        raise ConnectionRefusedError("Connection refused")
+
+    with pytest.raises(
+        ClusterError,
+        match=r"reading: cannot reach the API server at https://api.example:6443: .*"
+        r"\(gave up after 5 attempts\)",
+    ):
+        cluster.call(refused, "reading")
+    assert len(calls) == RETRY_ATTEMPTS
