@@ -1,0 +1,348 @@
+"""Reliability on the real local control plane: injected API faults, an API server gone between two writes,
+two runs of one release at once, least-privilege RBAC, and a field owned by another manager (an autoscaler)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO, Runner
+from faultproxy import FaultProxy
+from kubernetes import client
+
+APPLY = "PATCH"
+
+
+@pytest.fixture
+def proxy(kube_cluster, tmp_path):
+    with FaultProxy(kube_cluster.kubeconfig, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def via_proxy(proxy, tmp_path):
+    """A runner whose every request (module, action plugin's rollout follow-up) goes through the fault proxy."""
+    return Runner(proxy.kubeconfig, tmp_path)
+
+
+def release_objects(k8s, namespace: str, release: str) -> dict[str, list[str]]:
+    """Names of every object of the release, by kind (found by its instance label, as uninstall does)."""
+    selector = f"app.kubernetes.io/instance={release}"
+    apps, core, policy = client.AppsV1Api(k8s), client.CoreV1Api(k8s), client.PolicyV1Api(k8s)
+    return {
+        "Deployment": [
+            d.metadata.name for d in apps.list_namespaced_deployment(namespace, label_selector=selector).items
+        ],
+        "Service": [s.metadata.name for s in core.list_namespaced_service(namespace, label_selector=selector).items],
+        "PodDisruptionBudget": [
+            p.metadata.name
+            for p in policy.list_namespaced_pod_disruption_budget(namespace, label_selector=selector).items
+        ],
+    }
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+# -- 1. transient faults are retried with bounded backoff, and counted ---------------------------------------------
+
+
+def test_transient_429_5xx_are_retried_and_counted(via_proxy, proxy, runner, k8s, namespace):
+    deployments = rf"/namespaces/{namespace}/deployments/rel-triton$"
+    services = rf"/namespaces/{namespace}/services/rel-triton$"
+    pdbs = rf"/namespaces/{namespace}/poddisruptionbudgets/rel-triton$"
+    proxy.inject(429, "GET", deployments, times=2)  # throttled reads
+    proxy.inject(503, APPLY, services, times=1, dry_run=True)  # the server's trouble during a dry run
+    proxy.inject(500, APPLY, deployments, times=1, dry_run=False)  # ... and during the real write
+    proxy.inject(503, APPLY, pdbs, times=2, dry_run=False)
+    proxy.inject(429, "GET", rf"/namespaces/{namespace}$", times=1)
+
+    started = time.monotonic()
+    result = via_proxy.triton(name="rel", namespace=namespace, use_cpu=True, pdb_enabled=True, replicas=2)
+    elapsed = time.monotonic() - started
+    assert not result.get("failed"), result.get("msg")
+    assert proxy.injected == 7, proxy.state.log
+    assert result["retries"] == 7  # each injected answer cost exactly one retry, none was a failure
+    assert result["actions"] == {"deployment": "created", "service": "created", "pdb": "created"}
+    assert result["rollout"]["complete"] is True
+    assert elapsed < 60, elapsed  # bounded backoff: 429 honours Retry-After: 0, 5xx waits at most seconds
+    assert release_objects(k8s, namespace, "rel") == {
+        "Deployment": ["rel-triton"],
+        "Service": ["rel-triton"],
+        "PodDisruptionBudget": ["rel-triton"],
+    }
+    assert client.AppsV1Api(k8s).read_namespaced_deployment("rel-triton", namespace).spec.replicas == 2
+    # The same release through a clean path: nothing left to do.
+    again = runner.triton(name="rel", namespace=namespace, use_cpu=True, pdb_enabled=True, replicas=2)
+    assert again["changed"] is False, again["actions"]
+
+
+def test_transient_409_on_delete_is_retried(via_proxy, proxy, runner, k8s, namespace):
+    assert not runner.triton(name="del", namespace=namespace, use_cpu=True).get("failed")
+    # 409 on a write that is not an apply (an optimistic-concurrency conflict): worth another try.
+    proxy.inject(409, "DELETE", rf"/namespaces/{namespace}/deployments/del-triton$", times=2)
+    proxy.inject(503, "DELETE", rf"/namespaces/{namespace}/services/del-triton$", times=1)
+    result = via_proxy.triton(name="del", namespace=namespace, state="absent")
+    assert not result.get("failed"), result.get("msg")
+    assert result["retries"] == proxy.injected == 3
+    assert result["actions"] == {"deployment": "deleted", "service": "deleted"}
+    assert release_objects(k8s, namespace, "del") == {"Deployment": [], "Service": [], "PodDisruptionBudget": []}
+
+
+def test_fault_beyond_the_retry_budget_fails_clearly_and_the_next_run_converges(
+    via_proxy, proxy, runner, k8s, namespace
+):
+    # The Service write keeps failing: every attempt of the budget is used, then the run stops.
+    proxy.inject(503, APPLY, rf"/namespaces/{namespace}/services/bud-triton$", times=None, dry_run=False)
+    started = time.monotonic()
+    failed = via_proxy.triton(name="bud", namespace=namespace, use_cpu=True)
+    elapsed = time.monotonic() - started
+    assert failed.get("failed")
+    assert f"applying Service {namespace}/bud-triton" in failed["msg"], failed["msg"]
+    assert "503 ServiceUnavailable" in failed["msg"] and "gave up after 5 attempts" in failed["msg"], failed["msg"]
+    assert "Traceback" not in failed["msg"]
+    assert proxy.injected == 5  # RETRY_ATTEMPTS, not more
+    assert elapsed < 60, elapsed
+    # What was written before the fault is whole (the Deployment), the rest is absent, nothing half-made.
+    assert release_objects(k8s, namespace, "bud") == {
+        "Deployment": ["bud-triton"],
+        "Service": [],
+        "PodDisruptionBudget": [],
+    }
+
+    converged = runner.triton(name="bud", namespace=namespace, use_cpu=True)
+    assert not converged.get("failed"), converged.get("msg")
+    assert converged["actions"] == {"deployment": "unchanged", "service": "created"}
+    assert runner.triton(name="bud", namespace=namespace, use_cpu=True)["changed"] is False
+
+
+# -- 2. the API server goes away between two objects ------------------------------------------------------------
+
+
+def test_api_server_gone_between_objects_then_back(via_proxy, proxy, k8s, namespace):
+    deployment_path = f"/namespaces/{namespace}/deployments/gone-triton"
+    proxy.go_down_after(lambda r: r.apply and not r.dry_run and r.path.endswith(deployment_path))
+    started = time.monotonic()
+    failed = via_proxy.triton(name="gone", namespace=namespace, use_cpu=True, pdb_enabled=True)
+    elapsed = time.monotonic() - started
+    assert failed.get("failed")
+    expected = f"applying Service {namespace}/gone-triton: cannot reach the API server at {proxy.server}"
+    assert expected in failed["msg"], failed["msg"]
+    assert "Traceback" not in failed["msg"]
+    assert len(proxy.outcomes("dropped")) == 5  # every attempt of the budget, then a clear stop
+    assert elapsed < 60, elapsed
+    assert release_objects(k8s, namespace, "gone") == {
+        "Deployment": ["gone-triton"],
+        "Service": [],
+        "PodDisruptionBudget": [],
+    }
+
+    proxy.heal()  # the API server is back
+    converged = via_proxy.triton(name="gone", namespace=namespace, use_cpu=True, pdb_enabled=True)
+    assert not converged.get("failed"), converged.get("msg")
+    assert converged["actions"] == {"deployment": "unchanged", "service": "created", "pdb": "created"}
+    assert converged["rollout"]["complete"] is True
+    assert via_proxy.triton(name="gone", namespace=namespace, use_cpu=True, pdb_enabled=True)["changed"] is False
+
+
+# -- 3. two runs of the same release at once ----------------------------------------------------------------------
+
+
+def run_together(runner: Runner, *arg_sets: dict[str, Any]) -> list[dict[str, Any]]:
+    """Start one ansible-playbook per argument set at the same moment; return their task results."""
+    results: list[Any] = [None] * len(arg_sets)
+    barrier = threading.Barrier(len(arg_sets))
+
+    def one(index: int) -> None:
+        barrier.wait()
+        results[index] = runner.triton(**arg_sets[index])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(arg_sets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize("rounds", [3])
+def test_two_runs_of_one_release_at_once_converge(runner, k8s, namespace, rounds):
+    args = dict(name="twin", namespace=namespace, use_cpu=True, pdb_enabled=True)
+    for replicas in range(1, rounds + 1):  # a create race, then update races
+        results = run_together(runner, {**args, "replicas": replicas}, {**args, "replicas": replicas})
+        for result in results:
+            if result.get("failed"):
+                assert "conflict" in result["msg"].lower(), result["msg"]
+        assert any(not r.get("failed") for r in results), [r.get("msg") for r in results]
+        live = client.AppsV1Api(k8s).read_namespaced_deployment("twin-triton", namespace)
+        assert live.spec.replicas == replicas
+        assert release_objects(k8s, namespace, "twin") == {
+            "Deployment": ["twin-triton"],
+            "Service": ["twin-triton"],
+            "PodDisruptionBudget": ["twin-triton"],
+        }
+        again = runner.triton(**args, replicas=replicas)
+        assert again["changed"] is False, again["actions"]
+    pods = client.CoreV1Api(k8s).list_namespaced_pod(namespace, label_selector="app.kubernetes.io/instance=twin")
+    assert len({p.metadata.owner_references[0].name for p in pods.items}) >= 1
+
+
+# -- 4. least privilege -------------------------------------------------------------------------------------------
+
+
+def rbac_objects(namespace: str) -> list[dict[str, Any]]:
+    """docs/rbac.yml for this namespace; cluster-scoped names carry the namespace so that tests do not collide."""
+    documents = [d for d in yaml.safe_load_all((REPO / "docs/rbac.yml").read_text()) if d]
+    for doc in documents:
+        meta = doc["metadata"]
+        if "namespace" in meta:
+            meta["namespace"] = namespace
+        else:
+            meta["name"] = f"triton-deployer-{namespace}"
+        if doc["kind"] == "ClusterRoleBinding":
+            doc["roleRef"]["name"] = f"triton-deployer-{namespace}"
+        for subject in doc.get("subjects", []):
+            subject["namespace"] = namespace
+    return documents
+
+
+def allowed(k8s, user: str, namespace: str, verb: str, group: str, resource: str) -> bool:
+    review = client.AuthorizationV1Api(k8s).create_subject_access_review(
+        {
+            "spec": {
+                "user": user,
+                "groups": ["system:serviceaccounts", "system:authenticated"],
+                "resourceAttributes": {"namespace": namespace, "verb": verb, "group": group, "resource": resource},
+            }
+        }
+    )
+    return bool(review.status.allowed)
+
+
+def token_kubeconfig(real: str, token: str, target: Path) -> str:
+    """A kubeconfig for the real API server that authenticates with ``token`` only (no client certificate)."""
+    config = yaml.safe_load(Path(real).read_text())
+    cluster = config["clusters"][0]["cluster"]
+    target.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "deployer", "user": {"token": token}}],
+                "contexts": [{"name": "deployer", "context": {"cluster": "c", "user": "deployer"}}],
+                "current-context": "deployer",
+            }
+        )
+    )
+    target.chmod(0o600)
+    return str(target)
+
+
+def test_least_privilege_deploy(kube_cluster, k8s, namespace, tmp_path):
+    core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
+    documents = {d["kind"]: d for d in rbac_objects(namespace)}
+    user = f"system:serviceaccount:{namespace}:triton-deployer"
+    core.create_namespaced_service_account(namespace, documents["ServiceAccount"])
+    rbac.create_namespaced_role(namespace, documents["Role"])
+    rbac.create_namespaced_role_binding(namespace, documents["RoleBinding"])
+    rbac.create_cluster_role(documents["ClusterRole"])
+    rbac.create_cluster_role_binding(documents["ClusterRoleBinding"])
+    try:
+        wait_for(lambda: allowed(k8s, user, namespace, "patch", "apps", "deployments"), what="the Role to apply")
+        wait_for(lambda: allowed(k8s, user, "", "list", "", "nodes"), what="the ClusterRole to apply")
+        assert not allowed(k8s, user, namespace, "get", "", "secrets")  # not more than documented
+        token = core.create_namespaced_service_account_token(
+            "triton-deployer", namespace, {"spec": {"expirationSeconds": 900}}
+        ).status.token
+        deployer = Runner(token_kubeconfig(kube_cluster.kubeconfig, token, tmp_path / "deployer"), tmp_path)
+
+        # A GPU release with a fixed nodePort, so that every preflight (nodes, pods, Services cluster-wide) runs.
+        port = free_node_port(k8s)
+        args = dict(name="lp", namespace=namespace, num_gpus=1, pdb_enabled=True, service_node_port_http=port)
+        created = deployer.triton(**args)
+        assert not created.get("failed"), created.get("msg")
+        assert created["actions"] == {"deployment": "created", "service": "created", "pdb": "created"}
+        assert created["rollout"]["complete"] is True
+        assert not [w for w in created.get("warnings", []) if "forbidden" in w or "cannot" in w], created["warnings"]
+        assert deployer.triton(**args)["changed"] is False
+        updated = deployer.triton(**{**args, "pdb_enabled": False, "replicas": 2})  # update and prune
+        assert updated["actions"] == {"deployment": "updated", "service": "unchanged", "pdb": "deleted"}
+        removed = deployer.triton(name="lp", namespace=namespace, state="absent")
+        assert not removed.get("failed"), removed.get("msg")
+        assert set(removed["actions"].values()) == {"deleted"}
+
+        # One verb less: the run fails before writing anything, naming the verb and the resource.
+        for rule, verb, group, resource in ((0, "patch", "apps", "deployments"), (1, "create", "", "services")):
+            role = copy.deepcopy(documents["Role"])
+            role["rules"][rule]["verbs"].remove(verb)
+            rbac.replace_namespaced_role("triton-deployer", namespace, role)
+            wait_for(lambda: not allowed(k8s, user, namespace, verb, group, resource), what=f"{verb} to go")  # noqa: B023
+            refused = deployer.triton(**args)
+            assert refused.get("failed")
+            assert "forbidden" in refused["msg"], refused["msg"]
+            named = f'cannot {verb} resource "{resource}" in API group "{group}"'
+            assert named in refused["msg"], refused["msg"]
+            assert release_objects(k8s, namespace, "lp") == {
+                "Deployment": [],
+                "Service": [],
+                "PodDisruptionBudget": [],
+            }
+    finally:
+        rbac.delete_cluster_role_binding(f"triton-deployer-{namespace}")
+        rbac.delete_cluster_role(f"triton-deployer-{namespace}")
+
+
+def free_node_port(k8s) -> int:
+    used = {
+        port.node_port
+        for service in client.CoreV1Api(k8s).list_service_for_all_namespaces().items
+        for port in service.spec.ports or []
+        if port.node_port
+    }
+    return next(port for port in range(32200, 32700) if port not in used)
+
+
+# -- 5. a field owned by another manager (replicas under an autoscaler) ----------------------------------------------
+
+
+def test_replicas_owned_by_another_manager(runner, k8s, namespace):
+    apps = client.AppsV1Api(k8s)
+    args = dict(name="hpa", namespace=namespace, use_cpu=True, service_type="ClusterIP")
+    assert not runner.triton(**args).get("failed")
+    # What a HorizontalPodAutoscaler does: write replicas through the scale subresource as its own manager.
+    apps.patch_namespaced_deployment_scale("hpa-triton", namespace, {"spec": {"replicas": 3}}, field_manager="hpa-sim")
+
+    refused = runner.triton(**args, force_conflicts=False)
+    assert refused.get("failed")
+    assert "conflict" in refused["msg"] and "hpa-sim" in refused["msg"] and ".spec.replicas" in refused["msg"]
+    assert "force_conflicts" in refused["msg"], refused["msg"]
+    assert apps.read_namespaced_deployment("hpa-triton", namespace).spec.replicas == 3
+
+    # Leaving replicas to the autoscaler: drop the field from what the module applies.
+    hands_off = dict(args, force_conflicts=False, patches={"deployment": {"spec": {"replicas": None}}})
+    left = runner.triton(**hands_off)
+    assert not left.get("failed"), left.get("msg")
+    assert apps.read_namespaced_deployment("hpa-triton", namespace).spec.replicas == 3
+    apps.patch_namespaced_deployment_scale("hpa-triton", namespace, {"spec": {"replicas": 2}}, field_manager="hpa-sim")
+    again = runner.triton(**hands_off)
+    assert again["changed"] is False, again["actions"]
+    assert apps.read_namespaced_deployment("hpa-triton", namespace).spec.replicas == 2
+
+    # The default (force_conflicts: true) takes the field back: drift corrected, the autoscaler overruled.
+    taken = runner.triton(**args)
+    assert taken["actions"]["deployment"] == "updated"
+    live = apps.read_namespaced_deployment("hpa-triton", namespace)
+    assert live.spec.replicas == 1
+    owners = {f.manager for f in live.metadata.managed_fields if "f:replicas" in (f.fields_v1 or {}).get("f:spec", {})}
+    assert owners == {"inference.triton"}, owners
