@@ -69,8 +69,25 @@ class Fault:
 
 
 @dataclass
+class Hold:
+    """Hold requests that match until ``parties`` of them have arrived, then let them all through together."""
+
+    methods: tuple[str, ...]
+    path: str
+    dry_run: Optional[bool]
+    barrier: threading.Barrier
+    met: int = 0
+
+    def matches(self, request: Request) -> bool:
+        if request.method not in self.methods or not re.search(self.path, request.path):
+            return False
+        return self.dry_run is None or request.dry_run == self.dry_run
+
+
+@dataclass
 class _State:
     faults: list[Fault] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
     down: bool = False
     down_after: Optional[Callable[[Request], bool]] = None
     log: list[tuple[str, str]] = field(default_factory=list)  # (request, outcome)
@@ -106,6 +123,26 @@ class FaultProxy:
         with self.state.lock:
             self.state.faults.append(fault)
         return fault
+
+    def rendezvous(
+        self,
+        methods: tuple[str, ...] | str,
+        path: str,
+        parties: int = 2,
+        dry_run: Optional[bool] = None,
+        timeout: float = 60.0,
+    ) -> Hold:
+        """The first ``parties`` matching requests wait for each other (at most ``timeout``), then go together:
+        two clients' writes made to overlap, whatever their start-up times."""
+        hold = Hold(
+            (methods,) if isinstance(methods, str) else tuple(methods),
+            path,
+            dry_run,
+            threading.Barrier(parties, timeout=timeout),
+        )
+        with self.state.lock:
+            self.state.holds.append(hold)
+        return hold
 
     def go_down_after(self, predicate: Callable[[Request], bool]) -> None:
         """Once a request matching ``predicate`` has been forwarded and answered, close every connection."""
@@ -191,6 +228,14 @@ class _Handler(BaseHTTPRequestHandler):
             if fault:
                 fault.injected += 1
                 state.log.append((str(request), str(fault.status)))
+            hold = next((h for h in state.holds if h.met < h.barrier.parties and h.matches(request)), None)
+            if hold and not fault:
+                hold.met += 1
+        if hold and not fault:
+            try:
+                hold.barrier.wait()
+            except threading.BrokenBarrierError:  # the other party never came: the test sees hold.barrier.broken
+                state.log.append((str(request), "rendezvous missed"))
         if fault:
             self._answer(fault.status, request)
             return
