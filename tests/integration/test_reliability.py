@@ -3,7 +3,9 @@ two runs of one release at once, least-privilege RBAC, and a field owned by anot
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import threading
 import time
 from pathlib import Path
@@ -350,3 +352,70 @@ def test_replicas_owned_by_another_manager(runner, k8s, namespace):
     assert live.spec.replicas == 1
     owners = {f.manager for f in live.metadata.managed_fields if "f:replicas" in (f.fields_v1 or {}).get("f:spec", {})}
     assert owners == {"inference.triton"}, owners
+
+
+# -- 6. Pod Security and secrets ------------------------------------------------------------------------------------
+
+
+def test_pod_security_restricted_admits_object_storage(runner, k8s, namespace):
+    core = client.CoreV1Api(k8s)
+    core.patch_namespace(namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "s3"}, "stringData": {"AWS_ACCESS_KEY_ID": "x"}})
+    result = runner.triton(
+        name="obj",
+        namespace=namespace,
+        use_cpu=True,
+        model_repository_type="object_storage",
+        model_repository_url="s3://bucket/models",
+        model_repository_secret="s3",
+        wait_timeout=60,
+    )
+    assert not result.get("failed"), result.get("msg")
+    assert result["rollout"]["complete"] is True  # the pods passed real 'restricted' admission and run
+    pod = client.AppsV1Api(k8s).read_namespaced_deployment("obj-triton", namespace).spec.template.spec
+    assert not [v for v in pod.volumes or [] if v.host_path]
+
+
+def test_registry_and_storage_credentials_never_reach_output_diff_or_log(runner, k8s, namespace, tmp_path, monkeypatch):
+    core = client.CoreV1Api(k8s)
+    password, storage_key = f"reg-{time.time_ns()}", f"s3-{time.time_ns()}"
+    auth = base64.b64encode(f"robot:{password}".encode()).decode()
+    dockerconfig = {"auths": {"registry.example": {"username": "robot", "password": password, "auth": auth}}}
+    core.create_namespaced_secret(
+        namespace,
+        {
+            "metadata": {"name": "pull"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": json.dumps(dockerconfig)},
+        },
+    )
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "s3"}, "stringData": {"KEY": storage_key}})
+    log = tmp_path / "ansible.log"
+    monkeypatch.setenv("ANSIBLE_LOG_PATH", str(log))
+    task = {
+        "name": "triton",
+        "inference.triton.triton_server": {
+            "name": "sec",
+            "namespace": namespace,
+            "use_cpu": True,
+            "image_pull_secrets": ["pull"],
+            "model_repository_type": "object_storage",
+            "model_repository_url": "s3://bucket/models",
+            "model_repository_secret": "s3",
+        },
+    }
+    changed = {**task, "inference.triton.triton_server": {**task["inference.triton.triton_server"], "replicas": 2}}
+    reports = [
+        runner.play([task], diff=True, verbosity=3),  # create
+        runner.play([changed], check=True, diff=True, verbosity=3),  # a diff of the live Deployment
+        runner.play([changed], diff=True, verbosity=3),  # update
+    ]
+    for report in reports:
+        assert report["_rc"] == 0, report["_stdout"][-2000:]
+    text = "".join(r["_stdout"] + r["_stderr"] + json.dumps(r["results"]) for r in reports) + log.read_text()
+    assert "registry.example" not in text  # the Secret's content is never read, not even its non-secret parts
+    for secret in (password, auth, storage_key):
+        assert secret not in text
+    assert reports[1]["results"]["triton"]["diff"], "the check run showed no diff: the test would prove nothing"
+    pull = client.AppsV1Api(k8s).read_namespaced_deployment("sec-triton", namespace).spec.template.spec
+    assert [s.name for s in pull.image_pull_secrets] == ["pull"]
