@@ -354,6 +354,22 @@ def test_replicas_owned_by_another_manager(runner, k8s, namespace):
     assert owners == {"inference.triton"}, owners
 
 
+def test_handing_replicas_over_before_the_autoscaler_wrote_them_resets_them(runner, k8s, namespace):
+    # The caveat docs/reliability.md states: while this collection is the only owner of spec.replicas, dropping
+    # the field from what it applies removes it, and the server's default (1) comes back. Check mode says so.
+    apps = client.AppsV1Api(k8s)
+    args = dict(name="own", namespace=namespace, use_cpu=True, service_type="ClusterIP", replicas=3)
+    assert not runner.triton(**args).get("failed")
+    hands_off = dict(args, patches={"deployment": {"spec": {"replicas": None}}})
+    preview = runner.triton(**hands_off, check=True, diff=True)
+    assert preview["actions"]["deployment"] == "updated"
+    dep = next(d for d in preview["diff"] if d["after_header"].startswith("Deployment"))
+    assert (dep["before"]["spec"]["replicas"], dep["after"]["spec"]["replicas"]) == (3, 1)
+    assert apps.read_namespaced_deployment("own-triton", namespace).spec.replicas == 3
+    assert runner.triton(**hands_off)["actions"]["deployment"] == "updated"
+    assert apps.read_namespaced_deployment("own-triton", namespace).spec.replicas == 1
+
+
 # -- 6. Pod Security and secrets ------------------------------------------------------------------------------------
 
 
