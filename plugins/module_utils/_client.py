@@ -184,6 +184,35 @@ class Cluster:
         return {"_request_timeout": self.timeout}
 
 
+class WatchBackoff:
+    """Between two watches of a wait loop: transient failures wait with the same bounded backoff as
+    :meth:`Cluster.call`, so that a server refusing watches is neither a failure nor a busy loop."""
+
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self.delay = 0.2
+
+    def reset(self) -> None:
+        """The watch delivered: the next failure starts from the shortest wait again."""
+        self.delay = 0.2
+
+    def failed(self, exc: BaseException, deadline: float) -> None:
+        """Wait before the next watch after ``exc``; raise ``exc`` when it is not worth another try.
+
+        410 (the resourceVersion expired) is the normal end of a long watch: the caller re-reads at once.
+        """
+        status = getattr(exc, "status", None)
+        if status == 410:
+            return
+        if status is not None and status not in RETRY_STATUSES:
+            raise exc
+        self.cluster.retries += 1
+        # Retry-After is a minimum here: a wait loop has no attempt budget, so "0" must not make it spin.
+        wait = max(_retry_after(exc) or 0.0, self.delay * (1 + random.random()))
+        time.sleep(max(0.0, min(wait, 5.0, deadline - time.monotonic())))
+        self.delay = min(self.delay * 2, 3.0)
+
+
 def _bound_every_request(api: Any, timeout: float) -> None:
     """Give every request of this client a timeout, not only those that pass one.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._apply import Applier, ApplyError, to_dict
-from ._client import Cluster
+from ._client import Cluster, WatchBackoff
 from ._preflight import (
     PreflightError,
     check_gpu_capacity,
@@ -184,6 +184,7 @@ def wait_absent(cluster: Cluster, namespace: str, selector: str, timeout: float)
 
     pods = cluster.resource("v1", "Pod")
     deadline = time.monotonic() + timeout
+    backoff = WatchBackoff(cluster)
     while True:
         listing = cluster.call(
             lambda: pods.get(namespace=namespace, label_selector=selector, **cluster.request_kwargs()), "listing pods"
@@ -200,11 +201,11 @@ def wait_absent(cluster: Cluster, namespace: str, selector: str, timeout: float)
                 resource_version=listing.metadata.resourceVersion,
                 timeout=max(1, int(min(remaining, 10))),
             ):
+                backoff.reset()
                 if event.get("type") == "DELETED":
                     break
-        except Exception as exc:
-            if getattr(exc, "status", None) not in (None, 410):
-                raise
+        except Exception as exc:  # noqa: BLE001 - WatchBackoff re-raises what is not transient
+            backoff.failed(exc, deadline)
 
 
 __all__ = ["ApplyError", "ReleaseError", "present", "absent", "endpoints", "wait_absent", "to_dict"]

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ._apply import to_dict
-from ._client import Cluster
+from ._client import Cluster, WatchBackoff
 
 # Container states that will not fix themselves, with a hint for the user.
 _WAITING_HINTS = {
@@ -111,6 +111,7 @@ class RolloutWatcher:
     def wait(self, timeout: float) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Block until complete or ``timeout`` seconds; returns (deployment, progress). Watches, never sleeps."""
         deadline = time.monotonic() + timeout
+        backoff = WatchBackoff(self.cluster)
         deployment = self.get()
         while True:
             if deployment is None:
@@ -131,6 +132,7 @@ class RolloutWatcher:
                     timeout=max(1, int(min(remaining, 30))),
                 )
                 for event in stream:
+                    backoff.reset()
                     if event.get("type") in ("ADDED", "MODIFIED"):
                         deployment = to_dict(event["object"])
                         progress = deployment_progress(deployment)
@@ -140,9 +142,8 @@ class RolloutWatcher:
                         return None, {"complete": False, "missing": True}
                     if time.monotonic() >= deadline:
                         break
-            except Exception as exc:
-                if getattr(exc, "status", None) not in (None, 410, 500, 503):
-                    raise
+            except Exception as exc:  # noqa: BLE001 - WatchBackoff re-raises what is not transient
+                backoff.failed(exc, deadline)
             deployment = self.get()
 
     def _list_pods(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
@@ -259,6 +260,7 @@ def wait_ready(cluster: Cluster, manifest: dict[str, Any], timeout: float, gone:
     name, namespace = manifest["metadata"]["name"], manifest["metadata"].get("namespace")
     judge = deployment_progress if manifest["kind"] == "Deployment" else daemonset_progress
     deadline = time.monotonic() + timeout
+    backoff = WatchBackoff(cluster)
     while True:
         try:
             live = to_dict(cluster.call(lambda: resource.get(name=name, namespace=namespace), f"reading {name}"))
@@ -288,11 +290,11 @@ def wait_ready(cluster: Cluster, manifest: dict[str, Any], timeout: float, gone:
                 resource_version=version,
                 timeout=max(1, int(min(remaining, 30))),
             ):
+                backoff.reset()
                 if event.get("type") == "DELETED" and gone:
                     return True, "deleted"
                 if event.get("type") in ("ADDED", "MODIFIED") and not gone:
                     if judge(to_dict(event["object"]))["complete"]:
                         break
-        except Exception as exc:
-            if getattr(exc, "status", None) not in (None, 410):
-                raise
+        except Exception as exc:  # noqa: BLE001 - WatchBackoff re-raises what is not transient
+            backoff.failed(exc, deadline)

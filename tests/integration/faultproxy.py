@@ -42,6 +42,10 @@ class Request:
         return "dryRun" in self.query
 
     @property
+    def watch(self) -> bool:
+        return self.query.get("watch", [""])[0].lower() in ("true", "1")
+
+    @property
     def apply(self) -> bool:
         return self.method == "PATCH" and self.content_type.startswith("application/apply-patch")
 
@@ -58,12 +62,15 @@ class Fault:
     path: str  # a regular expression searched in the URL path
     times: Optional[int] = 1
     dry_run: Optional[bool] = None  # None: either; True/False: only dry runs / only real requests
+    watch: Optional[bool] = None  # None: either; True/False: only watches / no watches
     injected: int = 0
 
     def matches(self, request: Request) -> bool:
         if request.method not in self.methods or not re.search(self.path, request.path):
             return False
         if self.dry_run is not None and request.dry_run != self.dry_run:
+            return False
+        if self.watch is not None and request.watch != self.watch:
             return False
         return self.times is None or self.injected < self.times
 
@@ -267,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, request: Request, body: Optional[bytes]) -> None:
         host, port = self.proxy.upstream
-        watching = request.query.get("watch", [""])[0].lower() in ("true", "1")
+        watching = request.watch
         upstream = http.client.HTTPSConnection(host, port, context=self.proxy.upstream_context, timeout=120)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}

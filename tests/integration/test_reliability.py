@@ -128,6 +128,20 @@ def test_fault_beyond_the_retry_budget_fails_clearly_and_the_next_run_converges(
     assert runner.triton(name="bud", namespace=namespace, use_cpu=True)["changed"] is False
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_refused_watches_during_the_rollout_wait_neither_fail_nor_spin(via_proxy, proxy, namespace, status):
+    # Every watch of the rollout is refused (429 with Retry-After: 0, or 503): the wait goes on by reading the
+    # Deployment, with backoff between watches, and ends with the rollout's own reason, not the refusal.
+    proxy.inject(status, "GET", rf"/namespaces/{namespace}/deployments$", times=None, watch=True)
+    result = via_proxy.triton(name="w", namespace=namespace, num_gpus=9, preflight="skip", wait_timeout=10)
+    assert result.get("failed")
+    assert "did not complete within 10s" in result["msg"] and "Insufficient nvidia.com/gpu" in result["msg"], result[
+        "msg"
+    ]
+    # Backoff from 0.2 s doubling to 3 s allows about 6 watches in 10 s; without it there were over 90.
+    assert 1 <= proxy.injected <= 12, proxy.injected
+
+
 # -- 2. the API server goes away between two objects ------------------------------------------------------------
 
 

@@ -77,3 +77,50 @@ def test_unreachable_server_names_it_and_the_attempts():
     ):
         cluster.call(refused, "reading")
     assert len(calls) == RETRY_ATTEMPTS
+
+
+def status_error(status: int, retry_after: str | None = None) -> ApiException:
+    exc = ApiException(status=status, reason="x")
+    exc.headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return exc
+
+
+def test_watch_backoff_waits_more_after_each_transient_failure_and_resets(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(_client.time, "sleep", slept.append)
+    cluster = bare_cluster()
+    backoff = _client.WatchBackoff(cluster)
+    far = _client.time.monotonic() + 100
+    for _ in range(6):
+        backoff.failed(status_error(503), far)
+    assert cluster.retries == 6
+    assert all(b >= a / 2 for a, b in zip(slept, slept[1:]))  # growing, up to the jitter
+    assert 0.2 <= slept[0] <= 0.4 and all(s <= 6.0 for s in slept)
+    backoff.reset()
+    backoff.failed(ConnectionResetError(), far)  # no status: a dropped connection, also transient
+    assert slept[-1] <= 0.4
+
+
+def test_watch_backoff_takes_retry_after_0_as_a_minimum_not_as_no_wait(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(_client.time, "sleep", slept.append)
+    _client.WatchBackoff(bare_cluster()).failed(status_error(429, "0"), _client.time.monotonic() + 100)
+    assert slept[0] >= 0.2
+
+
+def test_watch_backoff_never_sleeps_past_the_deadline(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(_client.time, "sleep", slept.append)
+    _client.WatchBackoff(bare_cluster()).failed(status_error(503, "30"), _client.time.monotonic() + 0.05)
+    assert slept[0] <= 0.05
+
+
+def test_watch_backoff_expired_version_is_no_failure_and_others_are_raised(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(_client.time, "sleep", slept.append)
+    cluster = bare_cluster()
+    backoff = _client.WatchBackoff(cluster)
+    backoff.failed(status_error(410), _client.time.monotonic() + 100)
+    assert slept == [] and cluster.retries == 0
+    with pytest.raises(ApiException):
+        backoff.failed(status_error(403), _client.time.monotonic() + 100)
