@@ -160,7 +160,7 @@ class Cluster:
             except DynamicApiError as exc:
                 status = getattr(exc, "status", None)
                 if status not in statuses or attempt == RETRY_ATTEMPTS:
-                    _note_attempts(exc, attempt)
+                    _note_attempts(exc, attempt, what)
                     raise
                 retry_after = _retry_after(exc)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -172,7 +172,7 @@ class Cluster:
                 retry_after = None
             except k8s_client.ApiException as exc:
                 if exc.status not in statuses or attempt == RETRY_ATTEMPTS:
-                    _note_attempts(exc, attempt)
+                    _note_attempts(exc, attempt, what)
                     raise
                 retry_after = None
             self.retries += 1
@@ -232,13 +232,14 @@ def _bound_every_request(api: Any, timeout: float) -> None:
     rest.request = bounded
 
 
-def _note_attempts(exc: BaseException, attempts: int) -> None:
-    """Remember on the error how many attempts were made, so that its message can say it was retried."""
-    if attempts > 1:
-        try:
+def _note_attempts(exc: BaseException, attempts: int, what: str) -> None:
+    """Remember on the error what was asked and how many attempts were made, for its message."""
+    try:
+        exc.api_request = what  # type: ignore[attr-defined]
+        if attempts > 1:
             exc.attempts = attempts  # type: ignore[attr-defined]
-        except AttributeError:
-            pass
+    except AttributeError:
+        pass
 
 
 def _retry_after(exc: Any) -> float | None:
@@ -279,6 +280,16 @@ def _server_message(exc: Any) -> str:
     if callable(summary):
         return str(summary())
     return str(exc)
+
+
+def unexpected_failure_message(exc: BaseException) -> str:
+    """The message of a failure no caller handled: for an API server's answer, the request and the server's own
+    reason (not the client library's dump of headers and traceback); else the exception's text."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        what = getattr(exc, "api_request", None) or "a request to the API server"
+        return f"{what}: the API server answered {status}: {api_error_message(exc)}"
+    return f"unexpected error talking to the cluster: {exc}"
 
 
 def is_status(exc: BaseException, status: int) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ._client import HAS_K8S, K8S_IMPORT_ERROR, ClusterError
+from ._client import HAS_K8S, K8S_IMPORT_ERROR, ClusterError, unexpected_failure_message
 from ._spec import auth_spec
 
 
@@ -36,4 +36,4 @@ def reported_failures(module: AnsibleModule, expected: tuple[type[BaseException]
         option = getattr(exc, "option", None)
         module.fail_json(msg=str(exc), **({"option": option} if option else {}))
     except Exception as exc:  # noqa: BLE001 - the last resort: a message, not a traceback
-        module.fail_json(msg=f"unexpected error talking to the cluster: {exc}", exception=traceback.format_exc())
+        module.fail_json(msg=unexpected_failure_message(exc), exception=traceback.format_exc())

@@ -435,7 +435,11 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.inference.triton.plugins.module_utils._client import Cluster, ClusterError
+from ansible_collections.inference.triton.plugins.module_utils._client import (
+    Cluster,
+    ClusterError,
+    unexpected_failure_message,
+)
 from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module
 from ansible_collections.inference.triton.plugins.module_utils._spec import argument_spec
 
@@ -495,7 +499,7 @@ def run(module: AnsibleModule) -> None:
             module.warn(warning)
         module.fail_json(msg=str(exc), option=getattr(exc, "option", None))
     except Exception as exc:  # noqa: BLE001 - an unexpected answer still ends in a message, not a traceback
-        module.fail_json(msg=f"unexpected error talking to the cluster: {exc}", exception=traceback.format_exc())
+        module.fail_json(msg=unexpected_failure_message(exc), exception=traceback.format_exc())
 
     result.update(
         changed=applier.changed,

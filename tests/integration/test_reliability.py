@@ -142,6 +142,27 @@ def test_refused_watches_during_the_rollout_wait_neither_fail_nor_spin(via_proxy
     assert 1 <= proxy.injected <= 12, proxy.injected
 
 
+@pytest.mark.parametrize(
+    "path, what",
+    [
+        (r"/api/v1/namespaces/{ns}$", "reading Namespace"),
+        (r"/api/v1/nodes$", "reading Node"),
+        (r"/api/v1/pods$", "reading Pod"),
+    ],
+)
+def test_persistent_fault_in_a_preflight_read_fails_clearly_before_writing(
+    via_proxy, proxy, k8s, namespace, path, what
+):
+    proxy.inject(503, "GET", path.format(ns=namespace), times=None)
+    result = via_proxy.triton(name="pre", namespace=namespace, wait=False)
+    assert result.get("failed")
+    assert result["msg"].startswith(f"{what}: the API server answered 503: "), result["msg"]
+    assert result["msg"].endswith("(gave up after 5 attempts)"), result["msg"]
+    assert "traceback" not in result["msg"].lower() and "HTTP response headers" not in result["msg"]
+    assert proxy.injected == 5
+    assert release_objects(k8s, namespace, "pre") == {"Deployment": [], "Service": [], "PodDisruptionBudget": []}
+
+
 # -- 2. the API server goes away between two objects ------------------------------------------------------------
 
 

@@ -124,3 +124,12 @@ def test_watch_backoff_expired_version_is_no_failure_and_others_are_raised(monke
     assert slept == [] and cluster.retries == 0
     with pytest.raises(ApiException):
         backoff.failed(status_error(403), _client.time.monotonic() + 100)
+
+
+def test_unhandled_api_error_names_the_request_and_the_server_reason_without_a_dump():
+    cluster = bare_cluster()
+    with pytest.raises(ApiException) as raised:
+        cluster.call(failing(503, []), "reading Node")
+    message = _client.unexpected_failure_message(raised.value)
+    assert message == "reading Node: the API server answered 503: server says 503 (gave up after 5 attempts)"
+    assert _client.unexpected_failure_message(ValueError("boom")) == "unexpected error talking to the cluster: boom"
