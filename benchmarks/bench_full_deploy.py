@@ -29,6 +29,7 @@ from _common import (
     KUBECTL,
     OURS_BIN,
     REPO,
+    ProcessSpotter,
     RolloutClock,
     base_env,
     clock_env,
@@ -47,6 +48,8 @@ from ansible_collections.inference.triton.plugins.module_utils._values import me
 RUNS = max(5, int(os.environ.get("BENCH_RUNS", "5")))
 NAME = "bench"
 WHO = "bench_full_deploy"
+TRITON_MODULE = b"AnsiballZ_triton_server"
+ROLLOUT_MODULE = b"AnsiballZ_rollout_status"
 
 
 def manifests(namespace: str) -> list[dict]:
@@ -77,6 +80,7 @@ def main() -> None:
     tag = os.getpid()
     rows: dict[str, list[dict[str, float]]] = {"ours": [], "kubectl": []}
     loads: list[float] = []
+    phases: list[dict[str, float]] = []
     pending: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="bench-full-") as tmp:
@@ -105,17 +109,22 @@ def main() -> None:
                 clock = RolloutClock(config, ns_ours, deployment, None)
                 clock.start()
                 start = time.monotonic()
-                proc = subprocess.run(
+                proc = subprocess.Popen(
                     [str(OURS_BIN / "ansible-playbook"), "-i", "localhost,", str(book)],
                     env=run_env,
                     cwd=REPO,
-                    capture_output=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
                     text=True,
-                    check=False,
                 )
+                spotter = ProcessSpotter(proc.pid, TRITON_MODULE, ROLLOUT_MODULE, interval=0.02)
+                spotter.start()
+                stdout, stderr = proc.communicate()
                 end = time.monotonic()
+                spotter.stop.set()
+                spotter.join()
                 if proc.returncode != 0:
-                    sys.exit(f"{WHO}: triton_server failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+                    sys.exit(f"{WHO}: triton_server failed:\n{stdout[-3000:]}\n{stderr[-2000:]}")
                 complete = clock.result()
                 task = stamps_of(stamps)
                 ours = {
@@ -124,6 +133,17 @@ def main() -> None:
                     "available": complete - start,
                     "after": end - complete,
                 }
+                # Where ours's time goes, from the start of ansible-playbook (module processes spotted in /proc).
+                phases.append(
+                    {
+                        "task start": task["task_start"] - start,
+                        "triton_server module process": spotter.seen.get(TRITON_MODULE, float("nan")) - start,
+                        "rollout_status module process": spotter.seen.get(ROLLOUT_MODULE, float("nan")) - start,
+                        "rollout complete (watch)": complete - start,
+                        "task end": task["task_ok"] - start,
+                        "ansible-playbook exit": end - start,
+                    }
+                )
 
                 path = work / "kubectl.yaml"
                 namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns_kubectl}}
@@ -151,6 +171,7 @@ def main() -> None:
                 delete_and_wait(pending, env)
                 pending = []
                 if run == 0:
+                    phases.clear()
                     continue  # warm-up pair
                 loads.append(load_now)
                 rows["ours"].append(ours)
@@ -179,8 +200,11 @@ def main() -> None:
         f"ratios: whole process ours/kubectl {ours['wall'] / kubectl['wall']:.2f}x; task time ours/kubectl "
         f"{ours['task'] / kubectl['task']:.2f}x"
     )
+    print("\nours, phases (median s from the start of ansible-playbook; module processes seen in /proc every 20 ms):")
+    for key in phases[0]:
+        print(f"  {key:32} {median([p[key] for p in phases]):6.3f}")
     print(f"[{load()} at the end]")
-    print(json.dumps({"runs": RUNS, "medians": medians, "raw": rows}), file=sys.stderr)
+    print(json.dumps({"runs": RUNS, "medians": medians, "raw": rows, "phases": phases}), file=sys.stderr)
 
 
 if __name__ == "__main__":
