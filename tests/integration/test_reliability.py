@@ -192,6 +192,23 @@ def test_api_server_gone_between_objects_then_back(via_proxy, proxy, k8s, namesp
     assert via_proxy.triton(name="gone", namespace=namespace, use_cpu=True, pdb_enabled=True)["changed"] is False
 
 
+def test_api_server_gone_during_the_rollout_wait(via_proxy, proxy, namespace):
+    # Every object is written, then the API server goes: the task fails naming the rollout, and still reports
+    # what it wrote, so that the user knows the release changed.
+    proxy.go_down_after(lambda r: r.apply and not r.dry_run and r.path.endswith("/services/late-triton"))
+    failed = via_proxy.triton(name="late", namespace=namespace, use_cpu=True)
+    assert failed.get("failed")
+    assert failed["msg"].startswith(f"rollout of Deployment {namespace}/late-triton: "), failed["msg"]
+    assert f"cannot reach the API server at {proxy.server}" in failed["msg"], failed["msg"]
+    assert failed["changed"] is True
+    assert failed["actions"] == {"deployment": "created", "service": "created"}
+
+    proxy.heal()
+    again = via_proxy.triton(name="late", namespace=namespace, use_cpu=True)
+    assert again["changed"] is False, again["actions"]
+    assert again["rollout"]["complete"] is True
+
+
 # -- 3. two runs of the same release at once ----------------------------------------------------------------------
 
 
