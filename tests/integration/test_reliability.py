@@ -336,6 +336,16 @@ def test_least_privilege_deploy(kube_cluster, k8s, namespace, tmp_path):
         assert deployer.triton(**args)["changed"] is False
         updated = deployer.triton(**{**args, "pdb_enabled": False, "replicas": 2})  # update and prune
         assert updated["actions"] == {"deployment": "updated", "service": "unchanged", "pdb": "deleted"}
+        # A rollout that cannot complete: explaining it (events) and rolling back (ReplicaSets) need no more.
+        stuck = deployer.triton(
+            **{**args, "pdb_enabled": False, "replicas": 2, "num_gpus": 9},
+            preflight="skip",
+            wait_timeout=10,
+            rollback_on_failure=True,
+        )
+        assert stuck.get("failed")
+        assert "Insufficient nvidia.com/gpu" in stuck["msg"] and "Rolled back" in stuck["msg"], stuck["msg"]
+        assert "forbidden" not in stuck["msg"], stuck["msg"]
         removed = deployer.triton(name="lp", namespace=namespace, state="absent")
         assert not removed.get("failed"), removed.get("msg")
         assert set(removed["actions"].values()) == {"deleted"}
