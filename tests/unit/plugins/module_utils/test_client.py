@@ -91,7 +91,7 @@ def test_watch_backoff_waits_more_after_each_transient_failure_and_resets(monkey
     cluster = bare_cluster()
     backoff = _client.WatchBackoff(cluster)
     far = _client.time.monotonic() + 100
-    for _ in range(6):
+    for _attempt in range(6):
         backoff.failed(status_error(503), far)
     assert cluster.retries == 6
     assert all(b >= a / 2 for a, b in zip(slept, slept[1:]))  # growing, up to the jitter
