@@ -260,7 +260,7 @@ def test_two_runs_of_one_release_at_once_converge(via_proxy, proxy, runner, k8s,
 
 def rbac_objects(namespace: str) -> list[dict[str, Any]]:
     """docs/rbac.yml for this namespace; cluster-scoped names carry the namespace so that tests do not collide."""
-    documents = [d for d in yaml.safe_load_all((REPO / "docs/rbac.yml").read_text()) if d]
+    documents = yaml.safe_load((REPO / "docs/rbac.yml").read_text())["items"]
     for doc in documents:
         meta = doc["metadata"]
         if "namespace" in meta:
