@@ -1,5 +1,7 @@
-"""Reliability on the real local control plane: injected API faults, an API server gone between two writes,
-two runs of one release at once, least-privilege RBAC, and a field owned by another manager (an autoscaler)."""
+"""Reliability on the real local control plane: injected API faults (tests/integration/faultproxy.py), an API
+server gone between two writes or during the wait, two runs of one release at once, least-privilege RBAC
+(docs/rbac.yml), a field owned by another manager (an autoscaler), Pod Security, and credentials kept out of
+output. docs/reliability.md lists each guarantee with its test."""
 
 from __future__ import annotations
 
