@@ -60,13 +60,14 @@ class ActionModule(ActionBase):
 
         module_args = {k: v for k, v in args.items() if k not in ("values", "values_files", "release_values")}
         module_args["plan"] = plan
+        started = time.monotonic()
         result.update(self._execute_module(MODULE, module_args=module_args, task_vars=task_vars))
         if result.get("failed") or p["state"] != "present" or not p["wait"] or self._task.check_mode:
             return result
         if result.get("rollout_complete"):
-            # The Deployment did not change and already runs its revision everywhere: nothing to wait for.
+            # The module saw the rollout complete (or the Deployment unchanged and complete): nothing to wait for.
             return result
-        return self._follow_rollout(p, args, result, task_vars)
+        return self._follow_rollout(p, args, result, task_vars, started)
 
     def _plan(self, p: dict[str, Any]) -> dict[str, Any]:
         validate_release(p["name"], p["namespace"])
@@ -94,12 +95,17 @@ class ActionModule(ActionBase):
         }
 
     def _follow_rollout(
-        self, p: dict[str, Any], args: dict[str, Any], result: dict[str, Any], task_vars: dict[str, Any]
+        self,
+        p: dict[str, Any],
+        args: dict[str, Any],
+        result: dict[str, Any],
+        task_vars: dict[str, Any],
+        started: float,
     ) -> dict[str, Any]:
+        """The module followed the rollout for its first slice; go on in rollout_status slices, showing progress."""
         auth = {k: args[k] for k in AUTH_OPTIONS if k in args}
         name = result["fullname"]
-        deadline = time.monotonic() + p["wait_timeout"]
-        started = time.monotonic()
+        deadline = started + p["wait_timeout"]
         host = task_vars.get("inventory_hostname", "localhost")
         last_text = None
         while True:
