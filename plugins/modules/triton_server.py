@@ -470,6 +470,17 @@ def first_rollout_slice(cluster: Cluster, applier, p: dict, unchanged_and_comple
     return rollout
 
 
+def done_before_failing(cluster: Cluster | None, applier) -> dict:
+    """What a failing run had already written: objects written before a fault are a change the user must see."""
+    if cluster is None or applier is None:
+        return {}
+    return {
+        "changed": applier.changed,
+        "actions": {r["key"]: r["action"] for r in applier.results},
+        "retries": cluster.retries,
+    }
+
+
 def run(module: AnsibleModule) -> None:
     from ansible_collections.inference.triton.plugins.module_utils._apply import Applier, ApplyError
     from ansible_collections.inference.triton.plugins.module_utils._release import (
@@ -488,6 +499,7 @@ def run(module: AnsibleModule) -> None:
             msg="plan: missing; this module runs through its action plugin (inference.triton.triton_server)"
         )
     warnings: list[str] = list((plan or {}).get("warnings", []))
+    cluster = applier = None
     try:
         cluster = Cluster(p)
         applier = Applier(cluster, module.check_mode, p["force_conflicts"])
@@ -509,9 +521,13 @@ def run(module: AnsibleModule) -> None:
     except (ReleaseError, ApplyError, ClusterError) as exc:
         for warning in warnings:
             module.warn(warning)
-        module.fail_json(msg=str(exc), option=getattr(exc, "option", None))
+        module.fail_json(msg=str(exc), option=getattr(exc, "option", None), **done_before_failing(cluster, applier))
     except Exception as exc:  # noqa: BLE001 - an unexpected answer still ends in a message, not a traceback
-        module.fail_json(msg=unexpected_failure_message(exc), exception=traceback.format_exc())
+        module.fail_json(
+            msg=unexpected_failure_message(exc),
+            exception=traceback.format_exc(),
+            **done_before_failing(cluster, applier),
+        )
 
     result.update(
         changed=applier.changed,
