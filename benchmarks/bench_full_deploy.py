@@ -202,7 +202,8 @@ def main() -> None:
     )
     print("\nours, phases (median s from the start of ansible-playbook; module processes seen in /proc every 20 ms):")
     for key in phases[0]:
-        print(f"  {key:32} {median([p[key] for p in phases]):6.3f}")
+        seen = [p[key] for p in phases if p[key] == p[key]]  # NaN: that module process never started
+        print(f"  {key:32} " + (f"{median(seen):6.3f}" if seen else "not started"))
     print(f"[{load()} at the end]")
     print(json.dumps({"runs": RUNS, "medians": medians, "raw": rows, "phases": phases}), file=sys.stderr)
 
