@@ -38,11 +38,12 @@ test: venv  ## Run every test: lint, unit, integration, molecule, sanity
 
 test-steps: lint unit cluster-up integration molecule sanity
 
-lint: venv  ## ruff, yamllint, ansible-lint (profile production)
+lint: venv  ## ruff, yamllint, ansible-lint (profile production), mypy on module_utils
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
+	$(BIN)/mypy plugins/module_utils
 
 unit: venv  ## Unit tests (no cluster)
 	$(BIN)/python -m pytest tests/unit tools/localcluster/tests -m "not integration"

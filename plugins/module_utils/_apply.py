@@ -219,7 +219,7 @@ class Applier:
             )
         except Exception as exc:
             raise self._error(f"listing {kind} in {namespace}", exc) from exc
-        return [to_dict(item) for item in listing.items]
+        return [item for item in (to_dict(entry) for entry in listing.items) if item is not None]
 
     def _record(
         self,

@@ -244,8 +244,9 @@ def _note_attempts(exc: BaseException, attempts: int, what: str) -> None:
 
 def _retry_after(exc: Any) -> float | None:
     headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After")
     try:
-        return float(headers.get("Retry-After"))
+        return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
 

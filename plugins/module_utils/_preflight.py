@@ -141,7 +141,8 @@ def _tolerates(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool
 
 
 def _matches_expression(labels: dict[str, str], expression: dict[str, Any]) -> bool:
-    key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+    key: str = str(expression.get("key") or "")
+    operator, values = expression.get("operator"), expression.get("values") or []
     if operator == "In":
         return labels.get(key) in values
     if operator == "NotIn":

@@ -178,7 +178,7 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
         if "/" in name or name in ("", ".", ".."):
             raise ValidationError(_where("conda_pack_file_name", origin), f"must be a file name, got {name!r}")
 
-    ports = {}
+    ports: dict[int, str] = {}
     for which in ("http", "grpc", "metrics"):
         option = f"service_port_{which}"
         port = o[option]
