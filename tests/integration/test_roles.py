@@ -259,7 +259,7 @@ def test_archive_source_with_other_modes_settles_in_one_run(playbooks, tmp_path)
     assert second.rc == 0, second
     assert second.changed() == 0, second  # unarchive and the fix-up do not undo each other
     root = tmp_path / "nodes" / "gpu-node-0" / "srv" / "triton" / "models"
-    for path, (uid, gid, mode, _) in tree_state(root).items():
+    for path, (uid, gid, mode, _size) in tree_state(root).items():
         assert (uid, gid, mode) == (1000, 1000, 0o755 if Path(path).is_dir() else 0o644), path
 
 
