@@ -230,6 +230,25 @@ def test_cpu_mode_runs_without_gpus(runner, k8s, namespace):
         ({"replicas": "many"}, "replicas"),
         ({"kubeconfig": "/nonexistent/kubeconfig"}, "kubeconfig"),
         ({"context": "no-such-context"}, "context"),
+        ({"image_tag": "bad tag"}, "image_tag"),
+        ({"image_registry": "bad registry"}, "image_registry"),
+        ({"image_pull_secrets": ["Bad_Name"]}, "image_pull_secrets"),
+        ({"model_repository_path": "/srv/../etc"}, "model_repository_path"),
+        ({"model_repository_type": "object_storage", "model_repository_url": "http://bucket"}, "model_repository_url"),
+        ({"service_port_grpc": 8000}, "service_port_grpc"),
+        ({"labels": {"bad key!": "x"}}, "labels"),
+        ({"load_models": ["resnet"]}, "load_models"),
+        ({"server_args": ["--model-repository=/x"]}, "server_args"),
+        ({"shm_size": "lots"}, "shm_size"),
+        ({"resources": {"requests": {"cpu": "two"}}}, "resources.requests.cpu"),
+        ({"env": {"1BAD": "x"}}, "env"),
+        ({"update_strategy": {"type": "BlueGreen"}}, "update_strategy.type"),
+        ({"patches": {"ingress": {}}}, "patches"),
+        ({"values": {"replicas": 2}}, "replicas"),
+        ({"values": {"arch": "x86"}}, "arch"),
+        ({"values": {"mode": {"useCpu": "yes"}}}, "mode.useCpu"),
+        ({"name": "Bad_Release"}, "name"),
+        ({"liveness_probe": {"initialDelay": 5}}, "liveness_probe"),
         ({"model_repository_type": "pvc", "model_repository_claim": "missing-claim"}, "model_repository_claim"),
         (
             {
@@ -243,7 +262,8 @@ def test_cpu_mode_runs_without_gpus(runner, k8s, namespace):
 )
 def test_bad_input_fails_naming_the_option_and_writes_nothing(runner, k8s, namespace, args, option):
     before = snapshot(k8s, namespace)
-    result = runner.triton(name="bad", namespace=namespace, **args)
+    args = {"name": "bad", **args}
+    result = runner.triton(namespace=namespace, **args)
     assert result.get("failed"), result
     assert option in result["msg"], result["msg"]
     assert "Traceback" not in result["msg"]
