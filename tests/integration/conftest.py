@@ -109,6 +109,19 @@ def task_result(report: dict[str, Any], name: str) -> dict[str, Any]:
     return report["results"][name]
 
 
+def free_node_port(k8s: Any, start: int = 32100) -> int:
+    """A nodePort no Service of the cluster uses now (tests that need a fixed one run side by side)."""
+    from kubernetes import client
+
+    used = {
+        port.node_port
+        for service in client.CoreV1Api(k8s).list_service_for_all_namespaces().items
+        for port in service.spec.ports or []
+        if port.node_port
+    }
+    return next(port for port in range(start, 32768) if port not in used)
+
+
 @pytest.fixture(scope="session")
 def runner(kube_cluster):  # noqa: F811
     with tempfile.TemporaryDirectory(prefix="triton-it-") as tmp:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, Runner
+from conftest import REPO, Runner, free_node_port
 from faultproxy import FaultProxy
 from kubernetes import client
 
@@ -335,7 +335,7 @@ def test_least_privilege_deploy(kube_cluster, k8s, namespace, tmp_path):
         deployer = Runner(token_kubeconfig(kube_cluster.kubeconfig, token, tmp_path / "deployer"), tmp_path)
 
         # A GPU release with a fixed nodePort, so that every preflight (nodes, pods, Services cluster-wide) runs.
-        port = free_node_port(k8s)
+        port = free_node_port(k8s, start=32200)
         args = dict(name="lp", namespace=namespace, num_gpus=1, pdb_enabled=True, service_node_port_http=port)
         created = deployer.triton(**args)
         assert not created.get("failed"), created.get("msg")
@@ -378,16 +378,6 @@ def test_least_privilege_deploy(kube_cluster, k8s, namespace, tmp_path):
     finally:
         rbac.delete_cluster_role_binding(f"triton-deployer-{namespace}")
         rbac.delete_cluster_role(f"triton-deployer-{namespace}")
-
-
-def free_node_port(k8s) -> int:
-    used = {
-        port.node_port
-        for service in client.CoreV1Api(k8s).list_service_for_all_namespaces().items
-        for port in service.spec.ports or []
-        if port.node_port
-    }
-    return next(port for port in range(32200, 32700) if port not in used)
 
 
 # -- 5. a field owned by another manager (replicas under an autoscaler) ----------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import free_node_port
 from kubernetes import client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -268,16 +269,6 @@ def test_bad_input_fails_naming_the_option_and_writes_nothing(runner, k8s, names
     assert option in result["msg"], result["msg"]
     assert "Traceback" not in result["msg"]
     assert snapshot(k8s, namespace) == before
-
-
-def free_node_port(k8s) -> int:
-    used = {
-        port.node_port
-        for service in client.CoreV1Api(k8s).list_service_for_all_namespaces().items
-        for port in service.spec.ports or []
-        if port.node_port
-    }
-    return next(port for port in range(32100, 32700) if port not in used)
 
 
 def test_node_port_taken_by_another_service_is_refused(runner, k8s, namespace):
