@@ -14,9 +14,11 @@ from pathlib import Path
 
 from ._errors import LocalClusterError
 
-SERVICE_CIDR = "10.96.0.0/16"
-# First address of the service range: the ClusterIP of the `kubernetes` Service (data only, never dialled).
-KUBERNETES_SERVICE_IP = "10.96.0.1"
+# Every address the cluster assigns is in the benchmarking range 198.18.0.0/15 (RFC 2544), never a private one:
+# 198.18.0.0/16 for nodes and pods (_realnode.py), 198.19.0.0/16 for Services.
+SERVICE_CIDR = "198.19.0.0/16"
+# First address of the service range: the ClusterIP of the `kubernetes` Service.
+KUBERNETES_SERVICE_IP = "198.19.0.1"
 API_DNS_NAMES = (
     "localhost",
     "kubernetes",
@@ -75,16 +77,16 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise LocalClusterError(f"`openssl {' '.join(args)}` failed in {cwd}:\n{proc.stderr.strip()}")
 
 
-def _leaf(pki: Path, name: str, subject: str, section: str) -> None:
+def _leaf(pki: Path, name: str, subject: str, section: str, config: str = "openssl.cnf") -> None:
     _openssl(
-        "req", "-new", "-config", "openssl.cnf", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "req", "-new", "-config", config, "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
         "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
         cwd=pki,
     )  # fmt: skip
     _openssl(
         "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
         "-set_serial", f"0x{secrets.randbits(63):x}", "-days", str(LEAF_DAYS),
-        "-extfile", "openssl.cnf", "-extensions", section, "-out", f"{name}.crt",
+        "-extfile", config, "-extensions", section, "-out", f"{name}.crt",
         cwd=pki,
     )  # fmt: skip
     (pki / f"{name}.csr").unlink()
@@ -108,3 +110,18 @@ def generate_pki(pki: Path) -> None:
     _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     for key in pki.glob("*.key"):
         key.chmod(0o600)
+
+
+def issue_client(pki: Path, name: str, subject: str) -> None:
+    """Issue a client certificate ``<name>.{crt,key}`` from the cluster CA (e.g. a kubelet's node identity)."""
+    _leaf(pki, name, subject, "v3_client")
+    (pki / f"{name}.key").chmod(0o600)
+
+
+def issue_server(pki: Path, name: str, subject: str, dns_names: tuple[str, ...], ips: tuple[str, ...]) -> None:
+    """Issue a serving certificate ``<name>.{crt,key}`` from the cluster CA with its own subject alt names."""
+    config = f"{name}.cnf"
+    (pki / config).write_text(openssl_config(subject_alt_names(dns_names, ips)))
+    _leaf(pki, name, subject, "v3_server", config)
+    (pki / config).unlink()
+    (pki / f"{name}.key").chmod(0o600)

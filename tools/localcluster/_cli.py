@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import _build, _cluster, _nodes, _ports
+from . import _build, _cluster, _nodes, _ports, _realnode
 from . import _versions as v
 from ._errors import LocalClusterError
 from ._kubeapi import ApiError
@@ -57,6 +57,15 @@ def _node_flags(parser: argparse.ArgumentParser, defaults: _nodes.NodeSpec | Non
     group.add_argument(
         "--gpu-product", default=default("gpu_product"), help="value of the nvidia.com/gpu.product label"
     )
+    if defaults is not None:
+        group.add_argument(
+            "--real-nodes",
+            type=_count,
+            choices=(0, 1),
+            default=defaults.real_nodes,
+            help=f"1 (default): also run {_realnode.NODE_NAME}, a node with a real kubelet and containerd (root only;"
+            " without root the cluster falls back to simulated nodes); 0: simulated nodes only",
+        )
     group.add_argument(
         "--node-label",
         type=_label,
@@ -115,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 def node_spec(args: argparse.Namespace) -> _nodes.NodeSpec:
     spec = _nodes.NodeSpec(
         gpu_nodes=args.gpu_nodes, cpu_nodes=args.cpu_nodes, gpus_per_node=args.gpus_per_node,
-        gpu_product=args.gpu_product,
+        gpu_product=args.gpu_product, real_nodes=args.real_nodes,
     )  # fmt: skip
     _nodes.add_labels_and_taints(spec, args.node_label, args.node_taint)
     return spec

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _build, _certs, _components, _kubeconfig, _nodes, _ports, _procs, _state
+from . import _build, _certs, _components, _images, _kubeconfig, _nodes, _ports, _procs, _realnode, _state
 from . import _versions as v
 from ._errors import LocalClusterError, with_log
 from ._kubeapi import ApiError, KubeApi
@@ -43,10 +43,26 @@ class Health:
     answer: str
 
 
+def has_real_node(state: State) -> bool:
+    return bool(state.nodes.get("real_nodes"))
+
+
+def expected_components(state: State) -> tuple[str, ...]:
+    """The components a healthy cluster of this shape runs, in start order."""
+    return _components.ORDER + (_realnode.COMPONENTS if has_real_node(state) else ())
+
+
+def all_specs(layout: Layout, state: State) -> dict[str, _components.Spec]:
+    binaries = {name: Path(path) for name, path in v.binary_paths().items()}
+    specs = {s.name: s for s in _components.specs(binaries, layout, state.ports)}
+    if has_real_node(state):
+        specs |= {s.name: s for s in _realnode.specs(_realnode.Paths(layout), layout, state.ports, v.kube_dir())}
+    return specs
+
+
 def inspect(layout: Layout, state: State) -> list[Health]:
     """Check every recorded component: its process (pid + binary) and its readiness endpoint."""
-    binaries = {c.name: Path(c.binary) for c in state.components}
-    specs = {s.name: s for s in _components.specs(binaries, layout, state.ports)} if binaries else {}
+    specs = all_specs(layout, state) if state.components else {}
     report = []
     for comp in state.components:
         alive = _procs.is_ours(comp.pid, comp.binary)
@@ -57,7 +73,8 @@ def inspect(layout: Layout, state: State) -> list[Health]:
 
 def is_healthy(layout: Layout, state: State) -> bool:
     report = inspect(layout, state)
-    return len(report) == len(_components.ORDER) and all(h.alive and h.ready for h in report)
+    names = tuple(h.component.name for h in report)
+    return names == expected_components(state) and all(h.alive and h.ready for h in report)
 
 
 def _prepare_folder(layout: Layout) -> None:
@@ -71,15 +88,16 @@ def _prepare_folder(layout: Layout) -> None:
 
 
 def _start_component(layout: Layout, state: State, spec: _components.Spec) -> None:
-    for name in [spec.name] + (["etcd-peer"] if spec.name == "etcd" else []):
-        port = state.ports[name]
+    wanted = {spec.name: spec.port} | ({"etcd-peer": state.ports["etcd-peer"]} if spec.name == "etcd" else {})
+    for name, port in wanted.items():
         if not _ports.port_is_free(port):
             raise LocalClusterError(
                 f"port {port} on 127.0.0.1, wanted by {name}, is in use by another process. "
-                f"Free it, or give {name} another port with `up {_ports.PORT_FLAGS[name]} N` (0 picks a free one)."
+                f"Free it, or give {name} another port with `up {_ports.PORT_FLAGS.get(name, '--<port option>')} N` "
+                "(0 picks a free one)."
             )
     log = layout.log(spec.name)
-    env = dict(os.environ)
+    env = dict(os.environ) | spec.env
     if spec.name == "kwok":
         env["HOME"] = str(layout.kwok / "home")  # kwok silently loads ~/.kwok/kwok.yaml; keep the user's out
     started = time.monotonic()
@@ -132,10 +150,14 @@ def up(root: Path, spec: _nodes.NodeSpec, requested_ports: dict[str, int]) -> in
                 return 0
             say(f"found a stopped or broken cluster in {layout.root} (phase {state.phase}); cleaning it up first")
             _down(layout, state)
+        _check_real_node(spec)
         _build.build()
+        images = _images.build_images() if spec.real_nodes else []
         started = time.monotonic()
         _prepare_folder(layout)
         ports = _ports.assign_ports(requested_ports)
+        if spec.real_nodes:
+            ports |= dict(zip(_realnode.PORT_NAMES, _ports.free_ports(len(_realnode.PORT_NAMES)), strict=True))
         binaries = v.binary_paths()
         _certs.generate_pki(layout.pki)
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
@@ -154,31 +176,106 @@ def up(root: Path, spec: _nodes.NodeSpec, requested_ports: dict[str, int]) -> in
             # made by kube-controller-manager a few seconds after it is healthy; waited for last so that the
             # scheduler, kwok and the nodes start meanwhile. Pods are refused until it exists.
             _wait_default_serviceaccount(api_for(layout, ports), layout.log("kube-controller-manager"))
+            if spec.real_nodes:
+                _start_real_node(layout, state, images)
         except BaseException:
-            for comp in reversed(state.components):
-                _procs.stop(comp.pid, comp.binary)
             state.phase = "failed"
             _state.save(layout, state)
-            say(f"start-up failed; processes stopped, logs kept in {layout.logs} (`down` removes them)")
+            say("start-up failed; stopping what was started (logs are kept in the state folder until `down`)")
+            for note in _stop_everything(layout, state):
+                say(note)
             raise
         state.phase = "running"
         _state.save(layout, state)
-        say(f"up in {time.monotonic() - started:.1f} s: {len(created)} simulated node(s) Ready; state in {layout.root}")
+        real = f" and real node {_realnode.NODE_NAME}" if spec.real_nodes else ""
+        took = time.monotonic() - started
+        say(f"up in {took:.1f} s: {len(created)} simulated node(s){real} Ready; state in {layout.root}")
         print_kubeconfig(layout)
         return 0
+
+
+def _check_real_node(spec: _nodes.NodeSpec) -> None:
+    """Fall back to simulated nodes only where a real node cannot run; install its packages where it can."""
+    if not spec.real_nodes:
+        return
+    if spec.real_nodes > 1:
+        raise LocalClusterError("--real-nodes is 0 or 1: one real node per machine")
+    reason = _realnode.unavailable_reason()
+    if reason:
+        say(f"no real node: {reason}; starting with simulated nodes only (pods never run)")
+        spec.real_nodes = 0
+        return
+    _realnode.ensure_packages()
+    foreign = _realnode.foreign_kubernetes()
+    if foreign:
+        raise LocalClusterError(
+            f"this machine already runs Kubernetes node components ({foreign}); a real node of ours would fight "
+            "over them. Start with `--real-nodes 0`, or stop the other cluster first."
+        )
+
+
+def _start_real_node(layout: Layout, state: State, images: list[_images.Image]) -> None:
+    """containerd, the images, the kubelet (the node registers itself), the GPU resource, then kube-proxy."""
+    paths = _realnode.Paths(layout)
+    started = time.monotonic()
+    state.host = _realnode.record_host(paths)
+    _state.save(layout, state)
+    _realnode.setup_network(paths)
+    server = f"https://127.0.0.1:{state.ports['kube-apiserver']}"
+    _realnode.write_files(paths, layout, state.ports, server, _images.PAUSE_IMAGE)
+    specs = {s.name: s for s in _realnode.specs(paths, layout, state.ports, v.kube_dir())}
+    _start_component(layout, state, specs["containerd"])
+    _realnode.wait_containerd(paths)
+    _images.import_images("ctr", str(paths.socket), images)
+    _realnode.make_cgroups(paths)
+    _start_component(layout, state, specs["kubelet"])
+    api = api_for(layout, state.ports)
+    _realnode.wait_node(api, layout.log("kubelet"))
+    _realnode.advertise_gpus(api)
+    _start_component(layout, state, specs["kube-proxy"])
+    say(f"real node {_realnode.NODE_NAME} Ready at {_realnode.NODE_IP} ({time.monotonic() - started:.1f} s)")
+
+
+def _stop_everything(layout: Layout, state: State) -> list[str]:
+    """Stop what `up` started, real node first (its pods, kubelet, kube-proxy, containers, containerd, links)."""
+    notes: list[str] = []
+    names = {c.name for c in state.components}
+    real = has_real_node(state) and bool(names & set(_realnode.COMPONENTS) or state.host)
+    paths = _realnode.Paths(layout)
+    if real and "kubelet" in names and "kube-apiserver" in names:
+        notes += _realnode.drain(api_for(layout, state.ports), paths)
+    stopped = []
+    by_name = {c.name: c for c in state.components}
+    for name in ("kube-proxy", "kubelet"):
+        comp = by_name.get(name)
+        if comp:
+            outcome = _procs.stop(comp.pid, comp.binary, timeout=20)
+            notes.append(f"{comp.name} (pid {comp.pid}): {outcome}")
+    if real:
+        _realnode.remove_containers(paths, notes)
+    for comp in reversed(state.components):
+        if comp.name in ("kube-proxy", "kubelet"):
+            continue
+        outcome = _procs.stop(comp.pid, comp.binary)
+        notes.append(f"{comp.name} (pid {comp.pid}): {outcome}")
+        if outcome in ("stopped", "killed"):
+            stopped.append(comp.pid)
+    _procs.wait_reaped(stopped)
+    if real:
+        _realnode.unmount_all(paths, notes)
+        _realnode.kube_proxy_cleanup(v.kube_dir(), notes)
+        _realnode.remove_kube_chains(notes)
+        _realnode.teardown_network(paths, notes)
+        _realnode.remove_cgroups(paths, notes)
+        _realnode.restore_host(paths, state.host, notes)
+    return notes
 
 
 def _down(layout: Layout, state: State | None) -> list[str]:
     """Stop recorded processes in reverse start order, check their ports are closed, remove the folder."""
     notes = []
     if state is not None:
-        stopped = []
-        for comp in reversed(state.components):
-            outcome = _procs.stop(comp.pid, comp.binary)
-            notes.append(f"{comp.name} (pid {comp.pid}): {outcome}")
-            if outcome in ("stopped", "killed"):
-                stopped.append(comp.pid)
-        _procs.wait_reaped(stopped)
+        notes += _stop_everything(layout, state)
         ports = set(state.ports.values())
 
         def closed() -> tuple[bool, str]:
@@ -228,13 +325,16 @@ def status(root: Path) -> int:
             f"{'yes' if h.alive else 'no':<6} {'yes' if h.ready else 'no':<6} {rss / 1024:>8.0f}"
         )
     print(f"{'total':<24} {'':>8} {'':>6} {'':<6} {'':<6} {total / 1024:>8.0f}")
-    healthy = len(report) == len(_components.ORDER) and all(h.alive and h.ready for h in report)
+    names = tuple(h.component.name for h in report)
+    healthy = names == expected_components(state) and all(h.alive and h.ready for h in report)
     if any(h.alive for h in report) and any(h.component.name == "kube-apiserver" and h.ready for h in report):
         try:
             nodes = _nodes.managed_nodes(api_for(layout, state.ports))
             ready = sum(_nodes.is_schedulable(n) for n in nodes.values())
             gpu = sum(1 for name in nodes if _nodes.pool_of(name) == "gpu")
             print(f"nodes: {len(nodes)} simulated ({gpu} GPU, {len(nodes) - gpu} CPU), {ready} Ready")
+            if has_real_node(state):
+                print(f"real node: {_realnode.describe(api_for(layout, state.ports))}")
         except (ApiError, OSError) as exc:
             print(f"nodes: cannot list ({exc})")
     if healthy and state.phase == "running":

@@ -6,7 +6,7 @@ Every listener binds 127.0.0.1. The kubelet endpoint of every simulated node is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._certs import SERVICE_CIDR
@@ -14,7 +14,9 @@ from ._probe import Probe
 from ._state import Layout
 
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-POD_CIDR = "10.244.0.0/16"  # data only: pod IPs kwok writes, never dialled
+# Pod addresses kwok writes for simulated pods: data only, never reachable (the real node routes the whole
+# 198.18.0.0/15 block to `unreachable` except its own pod subnet, so nothing is ever sent towards them).
+POD_CIDR = "198.18.128.0/17"
 NODE_LEASE_SECONDS = 40
 
 
@@ -27,6 +29,7 @@ class Spec:
     port: int
     probe: Probe
     timeout: float  # seconds to become ready
+    env: dict[str, str] = field(default_factory=dict)  # set on top of the caller's environment
 
 
 def etcd(binary: str, layout: Layout, ports: dict[str, int]) -> Spec:
@@ -65,11 +68,16 @@ def kube_apiserver(binary: str, layout: Layout, ports: dict[str, int]) -> Spec:
         f"--client-ca-file={pki('ca.crt')}",
         f"--kubelet-client-certificate={pki('admin.crt')}",
         f"--kubelet-client-key={pki('admin.key')}",
+        # kubelets (kwok's and the real node's) serve certificates of the cluster CA; dial their InternalIP only
+        # (a Hostname would be looked up in this machine's DNS)
+        f"--kubelet-certificate-authority={pki('ca.crt')}",
+        "--kubelet-preferred-address-types=InternalIP",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki('sa.pub')}",
         f"--service-account-signing-key-file={pki('sa.key')}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
         "--allow-privileged=true",
         "--profiling=false",
     ]

@@ -37,6 +37,7 @@ class NodeSpec:
 
     gpu_nodes: int = 2
     cpu_nodes: int = 1
+    real_nodes: int = 1  # 0 or 1: the node run by a real kubelet (_realnode.py); 0 where it cannot run
     gpus_per_node: int = 8
     gpu_product: str = "NVIDIA-A100-SXM4-80GB"
     cpu: str = "64"

@@ -34,6 +34,9 @@ class State:
     nodes: dict[str, Any]
     components: list[Component] = field(default_factory=list)
     phase: str = "starting"  # starting -> running, or failed
+    # What the real node changed on this machine and `down` puts back (sysctls, folders it created).
+    host: dict[str, Any] = field(default_factory=dict)
+
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ REPO_ROOT = HERE.parent.parent
 GOMOD_DIR = HERE / "gomod"
 DEFAULT_STATE_DIR = REPO_ROOT / ".localcluster"
 
-KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 
 # Stage definitions shipped in the kwok module (read from the module cache at start-up, never copied here).
 KWOK_STAGE_FILES = (
