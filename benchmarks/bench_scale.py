@@ -5,7 +5,7 @@ Runs against its OWN local cluster (state in .cache/bench-cluster, or BENCH_CLUS
 one in .localcluster: it resizes it with `localcluster.py nodes --gpu-nodes N`. If that cluster is not running,
 this benchmark starts it and stops it at the end; if it was running, it is left running (undeploy.yml cleans up).
 
-For each N: an inventory like inventories/local (same group_vars) with hosts gpu-node-0..N-1 whose node folders
+For each N: an inventory like inventories/simulated (same group_vars) with hosts gpu-node-0..N-1 whose node folders
 live in a temp dir; a first deploy.yml run (it prepares the nodes and deploys), then RUNS (default 3) measured
 runs, each of which must report changed=0 on every host. Per run: wall time, CPU time (user + system of
 ansible-playbook and every process it started), the peak of the summed RSS of the controller's process tree
@@ -46,7 +46,7 @@ def cluster(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def inventory(work: Path, nodes: int) -> Path:
-    """inventories/local's group_vars, with node folders in `work` and paths that do not depend on inventory_dir."""
+    """inventories/simulated's group_vars, with node folders in `work` and paths that do not depend on inventory_dir."""
     inv = work / f"inventory-{nodes}"
     (inv / "group_vars").mkdir(parents=True)
     hosts = {
@@ -58,7 +58,7 @@ def inventory(work: Path, nodes: int) -> Path:
         }
     }
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    for source in sorted((REPO / "inventories/local/group_vars").glob("*.yml")):
+    for source in sorted((REPO / "inventories/simulated/group_vars").glob("*.yml")):
         data = yaml.safe_load(source.read_text()) or {}
         if "model_repository_source" in data:
             data["model_repository_source"] = str(REPO / "playbooks/files/example-models")

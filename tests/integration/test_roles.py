@@ -1,4 +1,4 @@
-"""The roles and playbooks end to end on the real local control plane (inventories/local), plus triton_verify against
+"""The roles and playbooks end to end on the real local control plane (inventories/simulated), plus triton_verify against
 a local HTTP stand-in of Triton.
 
 Each test runs ansible-playbook from the repository root, as a user would, and asserts on the cluster (kubernetes
@@ -48,7 +48,7 @@ class Run:
 
 
 class Playbooks:
-    """ansible-playbook from the repository root against inventories/local, with a per-module release and nodes dir."""
+    """ansible-playbook from the repository root against inventories/simulated, with a per-module release and nodes dir."""
 
     def __init__(self, kubeconfig: str, namespace: str, nodes_dir: Path):
         self.kubeconfig = kubeconfig
@@ -67,10 +67,10 @@ class Playbooks:
         env.pop("KUBECONFIG", None)
         return env
 
-    def run(self, playbook: str, *args: str, inventory: str = "inventories/local", check: bool = False) -> Run:
+    def run(self, playbook: str, *args: str, inventory: str = "inventories/simulated", check: bool = False) -> Run:
         argv = [str(BIN / "ansible-playbook"), playbook, "-i", inventory]
         argv += ["-e", f"localcluster_nodes_dir={self.nodes_dir}", "-e", f"roles_test_namespace={self.namespace}"]
-        if inventory == "inventories/local":
+        if inventory == "inventories/simulated":
             argv += ["-e", f"triton_server_namespace={self.namespace}"]
         if check:
             argv += ["--check", "--diff"]
@@ -125,7 +125,7 @@ def node_labels(k8s, name: str) -> dict[str, str]:
     return client.CoreV1Api(k8s).read_node(name).metadata.labels or {}
 
 
-# The deploy sequence on inventories/local -------------------------------------------------------------------------
+# The deploy sequence on inventories/simulated -------------------------------------------------------------------------
 
 
 def test_deploy_prepares_nodes_and_runs_triton_on_gpu_nodes(playbooks, k8s):
