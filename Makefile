@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-steps lint unit integration molecule sanity build-collection bench
+.PHONY: help venv demo test test-steps lint unit lifecycle integration molecule sanity build-collection bench
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -23,7 +23,7 @@ $(VENV)/.installed: requirements-dev.txt
 	@touch $@
 
 # The main job -------------------------------------------------------------------------------------------------
-demo: venv cluster-up  ## Build or reuse the local simulated GPU cluster, deploy Triton on it, print the summary
+demo: venv cluster-up  ## Build or reuse the local cluster, deploy Triton to its real node, end with an inference
 	$(BIN)/ansible-playbook deploy.yml -i inventories/local
 
 # Tests --------------------------------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ test: venv  ## Run every test: lint, unit, integration, molecule, sanity
 	if [ $$rc = 0 ]; then echo "make test: all steps passed"; else echo "make test: FAILED (exit $$rc)"; fi; \
 	exit $$rc
 
-test-steps: lint unit cluster-up integration molecule sanity
+test-steps: lint unit lifecycle cluster-up integration molecule sanity
 
 lint: venv  ## ruff, yamllint, ansible-lint (profile production), mypy on module_utils
 	$(BIN)/ruff check .
@@ -46,7 +46,11 @@ lint: venv  ## ruff, yamllint, ansible-lint (profile production), mypy on module
 	$(BIN)/mypy plugins/module_utils
 
 unit: venv  ## Unit tests (no cluster)
-	$(BIN)/python -m pytest tests/unit tools/localcluster/tests -m "not integration"
+	$(BIN)/python -m pytest tests/unit tools/localcluster/tests -m "not integration and not lifecycle"
+
+# One real node per machine: this runs before the shared cluster starts (skipped while another real node runs).
+lifecycle: venv  ## A cluster with a real node of its own: up, a pod serving, down, and nothing left on the machine
+	$(BIN)/python -m pytest tools/localcluster/tests -m lifecycle
 
 integration: venv cluster-up  ## Integration tests on the local control plane
 	LOCALCLUSTER_KEEP=1 $(BIN)/python -m pytest tests/integration tools/localcluster/tests -m integration

@@ -72,6 +72,9 @@ PACKAGES = {
     "ip": "iproute2",
     "conntrack": "conntrack",
     "mount": "mount",
+    # the node's images are built here (_images.py)
+    "mmdebstrap": "mmdebstrap",
+    "umoci": "umoci",
 }
 # chains the kubelet (and kube-proxy's iptables-mode hint) create and no --cleanup removes
 KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT")

@@ -82,7 +82,7 @@ def test_failed_build_step_names_the_step_and_shows_the_log(tmp_path: Path) -> N
 
 def test_apiserver_sans_cover_loopback_and_in_cluster_names() -> None:
     sans = _certs.subject_alt_names()
-    for name in ("IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes.default.svc", "IP:10.96.0.1"):
+    for name in ("IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes.default.svc", "IP:198.19.0.1"):
         assert name in sans.split(",")
     assert f"subjectAltName = {sans}" in _certs.openssl_config(sans)
 
@@ -265,7 +265,7 @@ def test_apiserver_flags(tmp_path: Path) -> None:
         "--authorization-mode=Node,RBAC",
         "--advertise-address=127.0.0.1",
         "--endpoint-reconciler-type=none",
-        "--service-cluster-ip-range=10.96.0.0/16",
+        "--service-cluster-ip-range=198.19.0.0/16",
         "--secure-port=20003",
     ):
         assert flag in argv
@@ -433,7 +433,7 @@ def test_version_is_the_pinned_release(api: Any) -> None:
 def test_default_nodes_are_ready_gpu_and_cpu_nodes(api: Any) -> None:
     from kubernetes import client
 
-    nodes = {n.metadata.name: n for n in client.CoreV1Api(api).list_node().items}
+    nodes = {n.metadata.name: n for n in client.CoreV1Api(api).list_node(label_selector="type=kwok").items}
     assert {"gpu-node-0", "gpu-node-1", "cpu-node-0"} <= set(nodes)
     gpu = nodes["gpu-node-0"]
     assert gpu.status.allocatable["nvidia.com/gpu"] == "8"
@@ -479,7 +479,9 @@ def test_gpu_daemonset_has_one_ready_pod_per_gpu_node(api: Any, namespace: str) 
     from kubernetes import client
 
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
-    gpu_nodes = {n.metadata.name for n in core.list_node(label_selector="nvidia.com/gpu.present=true").items}
+    # the simulated ones: the real node is tainted against pods that do not ask for it
+    selector = "nvidia.com/gpu.present=true,type=kwok"
+    gpu_nodes = {n.metadata.name for n in core.list_node(label_selector=selector).items}
     assert len(gpu_nodes) >= 2
     labels = {"app": "gpu-ds"}
     apps.create_namespaced_daemon_set(
@@ -554,7 +556,8 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
 def test_lifecycle_up_twice_resize_down_twice(kube_cluster: KubeCluster, tmp_path: Path) -> None:
     """A second, small cluster in its own folder: idempotent up, nodes resize, and a down that leaves nothing."""
     state = str(tmp_path / "cluster")
-    first = run_cli("up", "--state-dir", state, "--gpu-nodes", "1", "--cpu-nodes", "0")
+    # one real node per machine: the session's cluster has it (tests/test_realnode.py covers its lifecycle)
+    first = run_cli("up", "--state-dir", state, "--gpu-nodes", "1", "--cpu-nodes", "0", "--real-nodes", "0")
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[-1] == f"KUBECONFIG={state}/kubeconfig"
     recorded = _state.load(_state.Layout(Path(state)))
@@ -597,7 +600,7 @@ def test_port_in_use_is_reported_and_nothing_is_left_running(kube_cluster: KubeC
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("up", "--state-dir", state, "--api-port", str(port))
+        result = run_cli("up", "--state-dir", state, "--api-port", str(port), "--real-nodes", "0")
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1, wanted by kube-apiserver, is in use" in result.stderr
     recorded = _state.load(_state.Layout(Path(state)))
