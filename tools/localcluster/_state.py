@@ -38,7 +38,6 @@ class State:
     host: dict[str, Any] = field(default_factory=dict)
 
 
-
 @dataclass(frozen=True)
 class Layout:
     """Paths inside a state folder."""
