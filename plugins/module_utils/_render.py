@@ -80,9 +80,9 @@ def _label_value(value: str) -> str:
 
 
 def _env_list(o: dict[str, Any]) -> list[dict[str, Any]]:
+    # No EXECUTION_ENV_PATH here, unlike the chart: the Python backend reads it only from each model's
+    # config.pbtxt parameters, never from the server's environment (see conda_pack_file).
     env: list[dict[str, Any]] = []
-    if o["conda_pack_source"] != "none":
-        env.append({"name": "EXECUTION_ENV_PATH", "value": f"{o['conda_pack_path']}/{o['conda_pack_file_name']}"})
     for key in sorted(o["env"]):
         value = o["env"][key]
         if isinstance(value, dict):
@@ -181,10 +181,21 @@ def _storage(o: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, An
     return volumes, mounts, env_from, repository
 
 
+def conda_pack_file(o: dict[str, Any]) -> str | None:
+    """The path, inside the Triton container, that a model's config.pbtxt names as its EXECUTION_ENV_PATH.
+
+    With ``image`` it is the tarball the init container copied; with ``host_path`` the node's folder is mounted as
+    it is, so any tarball (or unpacked environment) in it works, and this is the one conda_pack_file_name names.
+    """
+    if o["conda_pack_source"] == "none":
+        return None
+    return f"{o['conda_pack_path']}/{o['conda_pack_file_name']}"
+
+
 def _init_containers(o: dict[str, Any], container_security: dict[str, Any]) -> list[dict[str, Any]]:
     if o["conda_pack_source"] != "image":
         return []
-    source = f"{o['conda_pack_path']}/{o['conda_pack_file_name']}"
+    source = conda_pack_file(o)
     # The env image ships the tarball at conda_pack_path; it is copied into an emptyDir mounted one level aside,
     # as the pod's non-root user (fsGroup makes the emptyDir writable): no root init container, nothing on the node.
     return [

@@ -284,8 +284,11 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
             raise ValidationError("env", f"invalid variable name {key!r}")
         if isinstance(value, (dict, list)) and not (isinstance(value, dict) and "valueFrom" in value):
             raise ValidationError(f"env.{key}", "must be a scalar or a mapping with valueFrom")
-        if key == "EXECUTION_ENV_PATH" and o["conda_pack_source"] != "none":
-            raise ValidationError("env.EXECUTION_ENV_PATH", "is set by the module from conda_pack_path")
+        if key == "EXECUTION_ENV_PATH":
+            warnings.append(
+                "env.EXECUTION_ENV_PATH has no effect on Triton: the Python backend reads EXECUTION_ENV_PATH only "
+                'from a model\'s config.pbtxt (parameters { key: "EXECUTION_ENV_PATH" value: { string_value: ... } })'
+            )
 
     volume_names = {"models", "dshm", "conda-pack"}
     for volume in o["extra_volumes"]:

@@ -183,17 +183,33 @@ options:
     type: bool
   conda_pack_source:
     description:
-      - How the conda-pack Python environment reaches the pod. V(image) copies it from the chart's
-        C(tritonEnv) image into an emptyDir with a non-root init container; V(host_path) mounts
-        O(conda_pack_path) from the node; V(none) (default) has none. Any C(tritonEnv) key in O(values) selects V(image).
-      - The file is exposed as E(EXECUTION_ENV_PATH).
+      - How a packed Python environment (a C(conda-pack) tarball) reaches the Triton container, read-only at
+        O(conda_pack_path). V(image) copies O(conda_pack_file_name) from the chart's C(tritonEnv) image into an
+        emptyDir with a non-root init container; V(host_path) mounts the node's folder O(conda_pack_path) as it is
+        (any tarballs or unpacked environments in it); V(none) (default) has none. Any C(tritonEnv) key in
+        O(values) selects V(image).
+      - >-
+        Delivering the tarball is all the module does. Triton's Python backend takes the environment from each
+        model's C(config.pbtxt), never from the server's environment, so unlike the chart the module sets no
+        E(EXECUTION_ENV_PATH) variable (the chart's had no effect). A model that wants the environment says
+        C(parameters: { key: "EXECUTION_ENV_PATH", value: { string_value: "/conda-pack/python-3-8.tar.gz" } })
+        with O(conda_pack_path)/O(conda_pack_file_name) as the value; models without it use the image's Python.
+      - The backend extracts a tarball (gzip or plain tar; a folder is used as it is) under C(/tmp) of the
+        container, then starts the model's stub through C(bash) with C(source <env>/bin/activate) and
+        C(<env>/lib) ahead on E(LD_LIBRARY_PATH). So the environment must have C(bin/activate) (conda-pack and
+        venv-pack write one), its Python must have the minor version the backend's stub was built for and
+        import C(numpy) (the backend's utilities do), and C(/tmp) must be writable by the server's user.
     type: str
     choices: [none, image, host_path]
   conda_pack_path:
-    description: Chart C(image.condaPackPath). Default V(/conda-pack).
+    description:
+      - Chart C(image.condaPackPath). Default V(/conda-pack). The folder in the Triton container that holds the
+        tarball; with O(conda_pack_source=host_path) also the folder on the node.
     type: str
   conda_pack_file_name:
-    description: Chart C(image.condaPackFileName). Default V(python-3-8.tar.gz).
+    description:
+      - Chart C(image.condaPackFileName). Default V(python-3-8.tar.gz). The file the init container copies out of
+        the C(tritonEnv) image; with V(host_path) only checked as a file name, models name their own files.
     type: str
   conda_env_registry:
     description: Chart C(tritonEnv.registry). Default V(registry.hub.docker.com/instill).
@@ -383,6 +399,16 @@ EXAMPLES = r"""
     model_repository_type: object_storage
     model_repository_url: s3://models-bucket/triton
     model_repository_secret: triton-s3-credentials
+
+- name: A conda-pack tarball on the node; models use it through their config.pbtxt
+  # models/<model>/config.pbtxt:
+  #   parameters: { key: "EXECUTION_ENV_PATH", value: { string_value: "/srv/conda-pack/py311-env.tar.gz" } }
+  inference.triton.triton_server:
+    name: demo
+    namespace: triton
+    model_repository_path: /srv/models
+    conda_pack_source: host_path
+    conda_pack_path: /srv/conda-pack
 
 - name: Show what an upgrade would change, without writing
   inference.triton.triton_server:

@@ -140,7 +140,23 @@ def test_conda_pack_from_the_env_image_needs_no_root_and_no_host_path():
     assert init["image"] == "registry.hub.docker.com/instill/triton-conda-env:0.2.6-alpha-cpu"
     assert init["securityContext"]["allowPrivilegeEscalation"] is False and "runAsUser" not in init["securityContext"]
     assert {"name": "conda-pack", "emptyDir": {}} in spec["volumes"]
-    assert {"name": "EXECUTION_ENV_PATH", "value": "/conda-pack/python-3-8.tar.gz"} in spec["containers"][0]["env"]
+    assert init["command"] == ["/bin/sh", "-c", 'cp "/conda-pack/python-3-8.tar.gz" /conda-pack-target/']
+    assert {"name": "conda-pack", "mountPath": "/conda-pack", "readOnly": True} in spec["containers"][0]["volumeMounts"]
+
+
+def test_conda_pack_sets_no_server_environment():
+    # Deliberately unlike the chart: Triton's Python backend reads EXECUTION_ENV_PATH only from a model's
+    # config.pbtxt parameters, so the variable on the server did nothing. Models name the tarball themselves.
+    for native in ({"conda_pack_source": "image"}, {"conda_pack_source": "host_path"}):
+        assert "env" not in container(native)
+
+
+def test_conda_pack_from_the_node_mounts_the_folder_read_only():
+    spec = pod_spec({"conda_pack_source": "host_path", "conda_pack_path": "/srv/conda-pack"})
+    assert {"name": "conda-pack", "hostPath": {"path": "/srv/conda-pack", "type": "Directory"}} in spec["volumes"]
+    mount = {"name": "conda-pack", "mountPath": "/srv/conda-pack", "readOnly": True}
+    assert mount in spec["containers"][0]["volumeMounts"]
+    assert "initContainers" not in spec
 
 
 def test_env_values_are_strings():

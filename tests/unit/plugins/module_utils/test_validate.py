@@ -78,7 +78,6 @@ def test_defaults_are_valid():
         ({"resources": {"request": {"cpu": "1"}}}, "resources"),
         ({"env": {"1BAD": "x"}}, "env"),
         ({"env": {"A": ["x"]}}, "env.A"),
-        ({"conda_pack_source": "image", "env": {"EXECUTION_ENV_PATH": "/x"}}, "env.EXECUTION_ENV_PATH"),
         ({"extra_volumes": [{"emptyDir": {}}]}, "extra_volumes"),
         ({"extra_volumes": [{"name": "dshm", "emptyDir": {}}]}, "extra_volumes"),
         ({"extra_volume_mounts": [{"name": "nope", "mountPath": "/x"}]}, "extra_volume_mounts"),
@@ -108,6 +107,14 @@ def test_values_errors_say_where_the_value_came_from():
 
 def test_chart_default_values_pass_even_with_num_gpus_in_cpu_mode():
     assert check(values={"mode": {"useCpu": True}, "image": {"numGpus": 1}}) == []
+
+
+def test_execution_env_path_on_the_server_is_a_warning_not_an_error():
+    # It was refused with conda_pack_source set, as the module set it itself; the module no longer does, and
+    # Triton ignores it: the Python backend reads EXECUTION_ENV_PATH from each model's config.pbtxt.
+    for source in ("none", "image", "host_path"):
+        warnings = check({"conda_pack_source": source, "env": {"EXECUTION_ENV_PATH": "/conda-pack/env.tar.gz"}})
+        assert any(w.startswith("env.EXECUTION_ENV_PATH has no effect") and "config.pbtxt" in w for w in warnings)
 
 
 def test_pdb_blocking_every_eviction_is_a_warning():
