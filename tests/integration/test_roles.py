@@ -1,5 +1,5 @@
-"""The roles and playbooks end to end on the real local control plane (inventories/simulated), plus triton_verify against
-a local HTTP stand-in of Triton.
+"""The roles and playbooks end to end on the local control plane's simulated GPU nodes (inventories/simulated), plus
+triton_verify against a local HTTP stand-in of Triton for the failures only a stand-in can produce.
 
 Each test runs ansible-playbook from the repository root, as a user would, and asserts on the cluster (kubernetes
 client) and on the node directories, not on the playbook's own output, except for the PLAY RECAP's counts.
@@ -8,6 +8,7 @@ The tests of the deploy sequence share one release (module-scoped) and run in fi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -48,7 +49,7 @@ class Run:
 
 
 class Playbooks:
-    """ansible-playbook from the repository root against inventories/simulated, with a per-module release and nodes dir."""
+    """ansible-playbook from the repository root against inventories/simulated, a per-module release and nodes dir."""
 
     def __init__(self, kubeconfig: str, namespace: str, nodes_dir: Path):
         self.kubeconfig = kubeconfig
@@ -125,7 +126,7 @@ def node_labels(k8s, name: str) -> dict[str, str]:
     return client.CoreV1Api(k8s).read_node(name).metadata.labels or {}
 
 
-# The deploy sequence on inventories/simulated -------------------------------------------------------------------------
+# The deploy sequence on inventories/simulated -------------------------------------------------------------------
 
 
 def test_deploy_prepares_nodes_and_runs_triton_on_gpu_nodes(playbooks, k8s):
@@ -442,3 +443,37 @@ def test_verify_role_fails_when_metrics_are_not_tritons(playbooks, standin):
     run = run_verify(playbooks, "-e", f"triton_verify_base_url={url}", "-e", f"triton_verify_metrics_url={url}/v2")
     assert run.rc != 0, run
     assert "not with Triton's Prometheus metrics" in run.out
+
+
+# triton_verify against the real Triton of the real node (inventories/local) -------------------------------------
+
+
+def test_verify_role_names_the_output_a_real_triton_gets_wrong(playbooks):
+    """The inference check compares the real server's answer: a wrong expectation fails naming the output."""
+    namespace = f"{playbooks.namespace}-a"
+    wrong = {
+        "model": "add_sub",
+        "inputs": [
+            {"name": "INPUT0", "datatype": "FP32", "shape": [4], "data": [1, 2, 3, 4]},
+            {"name": "INPUT1", "datatype": "FP32", "shape": [4], "data": [3, 4, 5, 6]},
+        ],
+        "expected_outputs": {"OUTPUT0": [4, 6, 8, 10], "OUTPUT1": [0, 0, 0, 0]},
+    }
+    args = ("-e", f"triton_server_namespace={namespace}", "-e", "triton_server_replicas=1")
+    run = playbooks.run(
+        "deploy.yml", *args, "-e", json.dumps({"triton_verify_inference": wrong}), inventory="inventories/local"
+    )
+    assert run.rc != 0, run
+    answer = "add_sub(INPUT0=[1, 2, 3, 4], INPUT1=[3, 4, 5, 6]) -> OUTPUT0=[4.0, 6.0, 8.0, 10.0], OUTPUT1=[-2.0, "
+    assert f"triton_verify: {answer}-2.0, -2.0, -2.0]; expected OUTPUT1=[0, 0, 0, 0]." in run.out, run
+    # a request the model refuses fails with Triton's own reason
+    inputs = wrong["inputs"][:1]
+    refused = playbooks.run(
+        "verify.yml", *args, "-e", json.dumps({"triton_verify_inference": {"model": "add_sub", "inputs": inputs}}),
+        inventory="inventories/local",
+    )  # fmt: skip
+    assert refused.rc != 0, refused
+    assert "add_sub at http://198.18.0.1:" in refused.out and "answered 400" in refused.out, refused
+    assert "INPUT1" in refused.out, refused
+    undeploy = playbooks.run("undeploy.yml", *args, inventory="inventories/local")
+    assert undeploy.rc == 0, undeploy
