@@ -8,7 +8,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-steps lint unit lifecycle integration molecule sanity build-collection bench
+.PHONY: help venv demo test test-steps lint unit lifecycle integration molecule sanity build-collection bench \
+	lane-cluster-wide lane-isolated integration-cluster-wide integration-isolated
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -36,7 +37,27 @@ test: venv  ## Run every test: lint, unit, integration, molecule, sanity
 	if [ $$rc = 0 ]; then echo "make test: all steps passed"; else echo "make test: FAILED (exit $$rc)"; fi; \
 	exit $$rc
 
-test-steps: lint unit lifecycle cluster-up integration molecule sanity
+test-steps: lint unit lifecycle cluster-up
+	@$(MAKE) --no-print-directory -j2 lane-cluster-wide lane-isolated
+
+# Two lanes side by side on the shared cluster, each running its steps in order, each line prefixed by its lane:
+# they mostly wait (on rollouts, on Triton loading models), so two of them fill the two cores better than one.
+# Everything that changes cluster-wide objects (the device plugin DaemonSet in kube-system, node labels: the role
+# tests, the collection build test, molecule) is in the first lane; the second holds the tests confined to their
+# own namespaces (module, real Triton, cluster tool) and sanity.
+lane = set -o pipefail; $(2) 2>&1 | sed -u 's/^/[$(1)] /'
+
+lane-cluster-wide: venv cluster-up
+	@$(call lane,cluster-wide,$(MAKE) --no-print-directory integration-cluster-wide molecule)
+
+lane-isolated: venv cluster-up
+	@$(call lane,isolated,$(MAKE) --no-print-directory integration-isolated sanity)
+
+integration-cluster-wide: venv cluster-up
+	LOCALCLUSTER_KEEP=1 $(BIN)/python -m pytest tests/integration tools/localcluster/tests -m "integration and cluster_wide"
+
+integration-isolated: venv cluster-up
+	LOCALCLUSTER_KEEP=1 $(BIN)/python -m pytest tests/integration tools/localcluster/tests -m "integration and not cluster_wide"
 
 lint: venv  ## ruff, yamllint, ansible-lint (profile production), mypy on module_utils
 	$(BIN)/ruff check .

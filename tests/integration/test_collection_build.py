@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-pytestmark = pytest.mark.integration
+# deploy.yml applies the device plugin DaemonSet and labels nodes: make test runs it beside no other such test
+pytestmark = [pytest.mark.integration, pytest.mark.cluster_wide]
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

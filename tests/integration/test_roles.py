@@ -22,12 +22,13 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent / "roles"
 GPU_NODES = ("gpu-node-0", "gpu-node-1")
+# The roles apply the device plugin DaemonSet and label nodes: make test runs these beside no other such test.
+pytestmark = [pytest.mark.integration, pytest.mark.cluster_wide]
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PREPARED = "inference.triton/model-repository"
 
