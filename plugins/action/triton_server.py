@@ -128,7 +128,8 @@ class ActionModule(ActionBase):
                 result["rollout"] = status
                 return result
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or status.get("progress", {}).get("deadline_exceeded"):
+            progress = status.get("progress") or {}
+            if remaining <= 0 or progress.get("deadline_exceeded") or progress.get("crash_loop"):
                 break
             text = status.get("summary")
             if text != last_text:
@@ -138,10 +139,19 @@ class ActionModule(ActionBase):
                 )
                 last_text = text
         reasons = status.get("reasons") or []
-        msg = (
-            f"rollout of Deployment {p['namespace']}/{name} did not complete within {p['wait_timeout']}s "
-            f"({status.get('summary')}): " + "; ".join(reasons)
-        )
+        crash_loop = (status.get("progress") or {}).get("crash_loop")
+        if crash_loop:
+            # A container of the new pods keeps exiting: waiting until wait_timeout would not change that.
+            msg = (
+                f"rollout of Deployment {p['namespace']}/{name} stopped after {int(time.monotonic() - started)}s "
+                f"of {p['wait_timeout']}s: new pods keep crashing ({', '.join(crash_loop)}), which does not recover "
+                f"without a change ({status.get('summary')}): " + "; ".join(reasons)
+            )
+        else:
+            msg = (
+                f"rollout of Deployment {p['namespace']}/{name} did not complete within {p['wait_timeout']}s "
+                f"({status.get('summary')}): " + "; ".join(reasons)
+            )
         if p["rollback_on_failure"]:
             undo = self._execute_module(
                 ROLLOUT_MODULE,

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -20,6 +21,55 @@ _WAITING_HINTS = {
     "CreateContainerError": "the runtime cannot create the container",
     "RunContainerError": "the runtime cannot start the container (runtimeClassName, GPU runtime?)",
 }
+
+# A container of the rollout's new pods that has exited this many times, and is not running, is crash-looping:
+# waiting does not fix that (a wrong flag, an unreadable model repository, a model that fails to load), so the
+# wait stops there instead of at its timeout.
+CRASH_LOOP_EXITS = 2
+# A Deployment's status does not change while its pods crash: while new pods exist and are not all available,
+# the wait looks at them this often (seconds), between watches of the Deployment.
+CRASH_CHECK_INTERVAL = 5
+# What a failure reason quotes from a container's log: the lines that look like errors, else the last lines.
+LOG_TAIL_LINES = 10
+LOG_ERROR_LINES = 6
+LOG_LINE_WIDTH = 240
+# How much log is read to find those lines (tritonserver prints an unknown flag first, then 400 lines of usage).
+LOG_READ_LINES = 500
+LOG_READ_BYTES = 64 * 1024
+# At most this many pods have their log read for one explanation.
+LOG_PODS = 2
+# Seconds one log read may take (the kubelet answers it, not the API server).
+LOG_READ_TIMEOUT = 10.0
+
+# Lines of a log that carry the error: glog's E and F severities, or unindented text naming a failure (a usage
+# text's indented option descriptions are not errors).
+_GLOG = re.compile(r"^([IWEF])\d{4} \d{2}:\d{2}:\d{2}(?:\.\d+)? +\d+ ")
+_ERROR_WORDS = re.compile(
+    r"\b(error|errors|failed|failure|fatal|unrecognized|unknown option|invalid|denied|cannot|can't|unable|"
+    r"not found|no such|exception|traceback|panic)\b",
+    re.IGNORECASE,
+)
+# Hints for the failures a Triton container's log shows most often.
+_LOG_HINTS = [
+    (
+        re.compile(r"unrecognized option"),
+        "tritonserver does not accept a flag of its command line (server_args?)",
+    ),
+    (
+        re.compile(r"failed to open directory|failed to poll model repository|Permission denied", re.IGNORECASE),
+        "the server cannot read the model repository: on a hostPath, the folder and its files must belong to, or be "
+        "readable by, the pod's user (runAsUser, 1000 by default)",
+    ),
+    (re.compile(r"failed to load", re.IGNORECASE), "a model failed to load (its config.pbtxt or model files?)"),
+]
+# Values that must never reach a message: URL credentials, bearer tokens, key=value pairs naming a secret.
+_URL_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
+_BEARER = re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_SECRET_PAIR = re.compile(
+    r"(\b[\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|credentials?|authorization)[\w.-]*"
+    r"[\"']?\s*[=:]\s*)((?:Bearer|Basic)\s+\S+|\"[^\"]*\"|'[^']*'|[^\s,;&]+)",
+    re.IGNORECASE,
+)
 
 
 def deployment_progress(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +109,125 @@ def progress_text(progress: dict[str, Any]) -> str:
     )
 
 
+def redact(text: str) -> str:
+    """``text`` with URL credentials, bearer tokens and values of secret-looking keys replaced by ``***``."""
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
+    text = _BEARER.sub(r"\1***", text)
+    return _SECRET_PAIR.sub(_masked_pair, text)
+
+
+def _masked_pair(match: re.Match[str]) -> str:
+    value = match.group(2)
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    return f"{match.group(1)}{quote}***{quote}"
+
+
+def _one_line(text: str, width: int = LOG_LINE_WIDTH) -> str:
+    """A log line fit for a message: no control characters, secrets masked, at most ``width`` characters.
+
+    A glog line keeps its severity and source but not its date, time and thread (room for the message).
+    """
+    glog = _GLOG.match(text)
+    if glog:
+        text = f"{glog.group(1)} {text[glog.end() :]}"
+    text = redact("".join(ch if ch.isprintable() else " " for ch in text.rstrip()))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _is_error_line(line: str) -> bool:
+    glog = _GLOG.match(line)
+    if glog:
+        return glog.group(1) in "EF"
+    return not line[:1].isspace() and bool(_ERROR_WORDS.search(line))
+
+
+def log_excerpt(
+    text: str, tail: int = LOG_TAIL_LINES, errors: int = LOG_ERROR_LINES, width: int = LOG_LINE_WIDTH
+) -> list[str]:
+    """The lines of a container's log worth quoting in a failure reason, each on one line, secrets masked.
+
+    The lines that look like errors (glog E/F lines, unindented lines naming a failure) when there are any, at
+    most ``errors`` of them (the first and the last ones: the cause and the outcome); else the last ``tail`` lines.
+    Blank lines and table borders are left out.
+    """
+    lines = [line for line in text.splitlines() if line.strip() and not set(line.strip()) <= set("+-=|")]
+    chosen = [line for line in lines if _is_error_line(line)]
+    if not chosen:
+        chosen = lines[-tail:]
+    elif len(chosen) > errors:
+        chosen = chosen[: errors // 2] + chosen[-(errors - errors // 2) :]
+    return [_one_line(line, width) for line in chosen]
+
+
+def log_hint(lines: list[str]) -> str | None:
+    """A plain-words cause for the most common Triton start failures, from the quoted log lines."""
+    for pattern, hint in _LOG_HINTS:
+        if any(pattern.search(line) for line in lines):
+            return hint
+    return None
+
+
+def termination_text(terminated: dict[str, Any]) -> str:
+    """``code 1 (Error)``, with the container's termination message when it wrote one."""
+    text = f"code {terminated.get('exitCode')} ({terminated.get('reason') or 'no reason given'})"
+    message = " | ".join(log_excerpt(str(terminated.get("message") or ""), tail=3))
+    return f"{text}: {message}" if message else text
+
+
+def container_exits(container: dict[str, Any]) -> int:
+    """How many times a container of a pod has exited, from its status (restartCount counts the restarts)."""
+    state = container.get("state") or {}
+    restarts = int(container.get("restartCount") or 0)
+    if "terminated" in state:
+        return restarts + 1
+    if "waiting" in state and (container.get("lastState") or {}).get("terminated"):
+        return restarts + 1
+    return restarts
+
+
+def last_termination(container: dict[str, Any]) -> dict[str, Any] | None:
+    """The container's latest exit: its current state when it is terminated, else its last state."""
+    state = container.get("state") or {}
+    return state.get("terminated") or (container.get("lastState") or {}).get("terminated") or None
+
+
+def _containers(pod: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
+    status = pod.get("status") or {}
+    return [(c, True) for c in status.get("initContainerStatuses") or []] + [
+        (c, False) for c in status.get("containerStatuses") or []
+    ]
+
+
+def crash_looping(pod: dict[str, Any], exits: int = CRASH_LOOP_EXITS) -> list[str]:
+    """Names of the pod's containers that keep exiting: not ready, and exited at least ``exits`` times.
+
+    Between two runs (terminated, or waiting in CrashLoopBackOff) or running again: a container killed by its
+    startup or liveness probe is restarted at once and is running most of the time. A server container is meant to
+    run for ever, so any exit counts; an init container's exit counts only when it failed (code other than 0). A
+    pod being deleted has no crash loop.
+    """
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return []
+    names = []
+    for container, init in _containers(pod):
+        if container.get("ready"):
+            continue
+        last = last_termination(container)
+        if not last or (init and last.get("exitCode") == 0):
+            continue
+        if container_exits(container) >= exits:
+            names.append(str(container.get("name")))
+    return names
+
+
+def _restarted_while_running(pod: dict[str, Any]) -> bool:
+    """Whether a container runs again after an exit: its status says how it ended, not why (its events do)."""
+    return any(
+        "running" in (c.get("state") or {}) and (c.get("lastState") or {}).get("terminated")
+        for c, _ in _containers(pod)
+    )
+
+
 def pod_problems(pod: dict[str, Any]) -> list[str]:
     """Why one pod is not ready, from its status alone."""
     name = pod["metadata"]["name"]
@@ -67,8 +236,9 @@ def pod_problems(pod: dict[str, Any]) -> list[str]:
     for condition in status.get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             problems.append(f"pod {name} cannot be scheduled: {condition.get('message') or condition.get('reason')}")
-    for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        waiting = (container.get("state") or {}).get("waiting") or {}
+    for container, init in _containers(pod):
+        state = container.get("state") or {}
+        waiting = state.get("waiting") or {}
         reason = waiting.get("reason")
         if reason in _WAITING_HINTS:
             detail = waiting.get("message") or ""
@@ -77,9 +247,24 @@ def pod_problems(pod: dict[str, Any]) -> list[str]:
             )
         terminated = (container.get("lastState") or {}).get("terminated")
         if terminated and reason == "CrashLoopBackOff":
+            said = " | ".join(log_excerpt(str(terminated.get("message") or ""), tail=3))
             problems.append(
                 f"pod {name} container {container['name']} last exited with code {terminated.get('exitCode')} "
                 f"({terminated.get('reason')}), restarts: {container.get('restartCount')}"
+                + (f": {said}" if said else "")
+            )
+        # Between two restarts the kubelet may show the exited container itself rather than CrashLoopBackOff.
+        exited = state.get("terminated")
+        if exited and not (init and exited.get("exitCode") == 0):
+            problems.append(
+                f"pod {name} container {container['name']} exited with {termination_text(exited)}, "
+                f"restarts: {container.get('restartCount')}"
+            )
+        # Running again after an exit (a probe kills it, then it is restarted at once): how the last run ended.
+        if terminated and "running" in state and not container.get("ready"):
+            problems.append(
+                f"pod {name} container {container['name']} runs again after exiting with "
+                f"{termination_text(terminated)}, restarts: {container.get('restartCount')}"
             )
     return problems
 
@@ -109,10 +294,15 @@ class RolloutWatcher:
             raise
 
     def wait(self, timeout: float) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """Block until complete or ``timeout`` seconds; returns (deployment, progress). Watches, never sleeps."""
+        """Block until complete or ``timeout`` seconds; returns (deployment, progress). Watches, never sleeps.
+
+        Ends early, with ``progress["crash_loop"]`` naming the pods and containers, when a container of the new
+        pods keeps exiting (see :func:`crash_looping`): that does not recover without a change.
+        """
         deadline = time.monotonic() + timeout
         backoff = WatchBackoff(self.cluster)
         deployment = self.get()
+        next_check = time.monotonic()
         while True:
             if deployment is None:
                 return None, {"complete": False, "missing": True}
@@ -122,6 +312,15 @@ class RolloutWatcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return deployment, progress
+            watch_for = min(remaining, 30)
+            if progress["updated"] and progress["observed_generation"]:
+                # New pods exist and are not all available: are they crashing?
+                if time.monotonic() >= next_check:
+                    crashed = self.crash_loops(deployment)
+                    if crashed:
+                        return deployment, {**progress, "crash_loop": crashed}
+                    next_check = time.monotonic() + CRASH_CHECK_INTERVAL
+                watch_for = min(watch_for, max(1.0, next_check - time.monotonic()))
             version = deployment["metadata"]["resourceVersion"]
             try:
                 stream = self.cluster.dynamic.watch(
@@ -129,7 +328,7 @@ class RolloutWatcher:
                     namespace=self.namespace,
                     field_selector=f"metadata.name={self.name}",
                     resource_version=version,
-                    timeout=max(1, int(min(remaining, 30))),
+                    timeout=max(1, int(watch_for)),
                 )
                 for event in stream:
                     backoff.reset()
@@ -154,6 +353,92 @@ class RolloutWatcher:
             "listing pods",
         )
         return [to_dict(p) for p in listing.items]
+
+    def _current_replicaset(self, deployment: dict[str, Any]) -> str | None:
+        """Name of the ReplicaSet of the Deployment's current revision, or None while the controller has none."""
+        revision = (deployment["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision")
+        if not revision:
+            return None
+        selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"].get("matchLabels", {}).items())
+        replicasets = self.cluster.resource("apps/v1", "ReplicaSet")
+        listing = self.cluster.call(
+            lambda: replicasets.get(namespace=self.namespace, label_selector=selector, **self.cluster.request_kwargs()),
+            "listing ReplicaSets",
+        )
+        for item in (to_dict(r) for r in listing.items):
+            meta = item["metadata"]
+            owned = any(o.get("uid") == deployment["metadata"].get("uid") for o in meta.get("ownerReferences") or [])
+            if owned and (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision") == revision:
+                return str(meta["name"])
+        return None
+
+    def crash_loops(self, deployment: dict[str, Any]) -> list[str]:
+        """``pod/container`` of every crash-looping container in the pods of the Deployment's current revision.
+
+        Pods of older revisions do not count: a rolling update replaces them, their crashes are not this rollout's.
+        """
+        crashing = {
+            pod["metadata"]["name"]: (pod, names)
+            for pod in self._list_pods(deployment)
+            for names in [crash_looping(pod)]
+            if names
+        }
+        if not crashing:
+            return []
+        current = self._current_replicaset(deployment)
+        found: list[str] = []
+        for name, (pod, names) in sorted(crashing.items()):
+            owners = {o.get("name") for o in pod["metadata"].get("ownerReferences") or []}
+            if current is not None and current in owners:
+                found.extend(f"{name}/{container}" for container in names)
+        return found
+
+    def container_log(self, pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
+        """The quotable lines (:func:`log_excerpt`) of the log of a container's latest exit, or why it cannot be read.
+
+        A container that is running again after a crash has that crash's log as its previous log; one that is
+        terminated, or waiting to restart, has it as its current log (the kubelet keeps only the latest exited one).
+        """
+        from kubernetes import client as k8s_client
+
+        previous = "running" in (container.get("state") or {})
+        try:
+            text = k8s_client.CoreV1Api(self.cluster.api).read_namespaced_pod_log(
+                pod["metadata"]["name"],
+                self.namespace,
+                container=container["name"],
+                previous=previous,
+                tail_lines=LOG_READ_LINES,
+                limit_bytes=LOG_READ_BYTES,
+                _request_timeout=min(self.cluster.timeout, LOG_READ_TIMEOUT),
+            )
+        except Exception as exc:  # noqa: BLE001 - a log that cannot be read must not hide the reasons found
+            from ._client import api_error_message
+
+            status = getattr(exc, "status", None)
+            why = _one_line(api_error_message(exc) if status else str(exc), LOG_LINE_WIDTH)
+            if status == 403:
+                why += " (reading logs needs get on pods/log, see docs/rbac.yml)"
+            return [f"(its log cannot be read: {why})"]
+        return log_excerpt(text if isinstance(text, str) else str(text))
+
+    def _log_reasons(self, pod: dict[str, Any]) -> list[str]:
+        """For each container of the pod that has exited (not a finished init container): a hint and its log."""
+        reasons = []
+        name = pod["metadata"]["name"]
+        for container, init in _containers(pod):
+            last = last_termination(container)
+            if not last or (init and last.get("exitCode") == 0):
+                continue
+            lines = self.container_log(pod, container)
+            if not lines:
+                continue
+            hint = log_hint(lines)
+            if hint:
+                reasons.append(f"pod {name} container {container['name']}: {hint}")
+            previous = " of its previous run" if "running" in (container.get("state") or {}) else ""
+            reasons.append(f"pod {name} container {container['name']} log{previous}: " + " | ".join(lines))
+        return reasons
 
     def pods(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
         """Name, node, host IP, phase and readiness of the Deployment's pods, for endpoints and summaries."""
@@ -181,9 +466,10 @@ class RolloutWatcher:
         events_api = self.cluster.resource("v1", "Event")
         pods = self._list_pods(deployment)
         unready = [p for p in pods if not _pod_ready(p) and not (p["metadata"].get("deletionTimestamp"))]
+        logs_read = 0
         for pod in unready[:limit]:
             found = pod_problems(pod)
-            if not found:
+            if not found or _restarted_while_running(pod):
                 events = self.cluster.call(
                     lambda pod=pod: events_api.get(
                         namespace=self.namespace,
@@ -194,6 +480,11 @@ class RolloutWatcher:
                 ).items
                 for event in sorted((to_dict(e) for e in events), key=_event_time)[-2:]:
                     found.append(f"pod {pod['metadata']['name']}: {event.get('reason')}: {event.get('message')}")
+            if logs_read < LOG_PODS and any(last_termination(c) for c, _ in _containers(pod)):
+                # A container that exited says why in its log: Triton prints the error before it exits.
+                logs = self._log_reasons(pod)
+                logs_read += bool(logs)
+                found.extend(logs)
             reasons.extend(found)
         if len(unready) > limit:
             reasons.append(f"... and {len(unready) - limit} more pods not ready")

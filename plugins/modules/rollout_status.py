@@ -16,6 +16,11 @@ description:
     When the rollout is not complete, returns the reasons found in the Deployment's conditions, its pods' status
     and their warning events, for example C(0/3 nodes are available: 3 Insufficient nvidia.com/gpu),
     C(ImagePullBackOff), C(CrashLoopBackOff), or a Pod Security refusal.
+  - >-
+    Stops before the timeout when a container of the current revision's pods has exited twice (a crash loop, which
+    does not recover without a change), with C(progress.crash_loop) naming them. The reasons then quote the
+    container's exit code, termination message and the error lines of its log (secret-looking values masked);
+    reading the log needs C(get) on C(pods/log).
   - Can roll the Deployment back to its previous revision, as C(kubectl rollout undo) does.
   - M(inference.triton.triton_server) calls it in short slices to show progress while it waits.
 extends_documentation_fragment:
@@ -40,7 +45,7 @@ options:
     type: str
     default: default
   timeout:
-    description: Seconds to wait for the rollout to complete. V(0) only looks once.
+    description: Seconds to wait for the rollout to complete. V(0) only looks once. A crash loop ends the wait before.
     type: int
     default: 600
   fail_on_timeout:
@@ -78,7 +83,9 @@ summary:
   returned: always
   type: str
 progress:
-  description: Replica counts, revision, and whether the progress deadline passed.
+  description:
+    - Replica counts, revision, and whether the progress deadline passed.
+    - C(crash_loop), when the wait stopped early, lists the crash-looping containers as C(pod/container).
   returned: always
   type: dict
 reasons:
@@ -140,9 +147,13 @@ def main() -> None:
         if not progress["complete"]:
             result["reasons"] = watcher.explain(deployment)
             if p["fail_on_timeout"] and not p["rollback"]:
+                if progress.get("crash_loop"):
+                    ended = f"stopped: new pods keep crashing ({', '.join(progress['crash_loop'])})"
+                else:
+                    ended = f"did not complete within {p['timeout']}s"
                 module.fail_json(
-                    msg=f"rollout of Deployment {p['namespace']}/{p['name']} did not complete within {p['timeout']}s "
-                    f"({result['summary']}): " + "; ".join(result["reasons"]),
+                    msg=f"rollout of Deployment {p['namespace']}/{p['name']} {ended} ({result['summary']}): "
+                    + "; ".join(result["reasons"]),
                     **result,
                 )
     module.exit_json(**result)

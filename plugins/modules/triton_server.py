@@ -26,6 +26,12 @@ description:
     O(state=absent) deletes every object carrying the release's labels and nothing else.
   - With O(wait), follows the rollout by watching the Deployment and, if it does not complete, fails with the
     reason taken from pod status and events (insufficient GPUs, image pull errors, crash loops, Pod Security).
+  - >-
+    A container of the new pods that has exited twice (a crash loop, including restarts by a failing startup or
+    liveness probe) ends the wait at once instead of at O(wait_timeout), since it does not recover without a
+    change. The reason then gives the container's exit code and termination message and the error lines of its
+    log (for example C(tritonserver: unrecognized option) or C(failed to open directory), with a hint), or its
+    last lines; secret-looking values are masked. Reading the log needs C(get) on C(pods/log).
   - Rendering, validation and the rollout progress display happen in the action plugin on the controller.
 extends_documentation_fragment:
   - inference.triton.k8s_auth
@@ -81,7 +87,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for the rollout.
+    description: Seconds to wait for the rollout. A crash loop of the new pods ends the wait before.
     type: int
     default: 600
   rollback_on_failure:
