@@ -4,7 +4,9 @@
 
 Precedence, lowest to highest: the collection's defaults, then ``values_files`` in order, then ``values``,
 then the module's own snake_case options. This is Helm's order (``-f`` files, then ``--set``), with the native
-options playing the part of ``--set``.
+options playing the part of ``--set``, and Helm's merge: free-form mappings merge key by key, lists replace, and a
+``null`` deletes the key. Helm deletes it from the chart's defaults too, and the template renders without it; the
+module cannot render an option without a value, so a deleted key takes the collection's default.
 """
 
 from __future__ import annotations
@@ -126,10 +128,11 @@ class ValuesError(ValueError):
     """A Helm values document that cannot be taken as it is; the message names the key."""
 
 
-def flatten_values(values: dict[str, Any], source: str) -> dict[str, Any]:
+def flatten_values(values: dict[str, Any], source: str, keep_null: bool = False) -> dict[str, Any]:
     """Flatten a chart-shaped values document to ``{"image.tag": ...}``, refusing unknown keys.
 
-    ``null`` means "not set" as in Helm, so such keys are left out.
+    A ``null`` key is left out, or with ``keep_null`` kept as ``None`` (a ``null`` group, such as ``image: null``,
+    as ``None`` for each of its keys), which is how a later document deletes what an earlier one set.
     """
     if not isinstance(values, dict):
         raise ValuesError(f"{source}: a values document must be a mapping, got {type(values).__name__}")
@@ -138,6 +141,8 @@ def flatten_values(values: dict[str, Any], source: str) -> dict[str, Any]:
         key = str(key)
         if key in _GROUPS:
             if value is None:
+                if keep_null:
+                    flat.update({path: None for path in CHART_KEYS if path.startswith(key + ".")})
                 continue
             if not isinstance(value, dict):
                 raise ValuesError(f"{source}: '{key}' must be a mapping, got {type(value).__name__}")
@@ -145,10 +150,10 @@ def flatten_values(values: dict[str, Any], source: str) -> dict[str, Any]:
                 path = f"{key}.{sub}"
                 if path not in CHART_KEYS:
                     raise ValuesError(f"{source}: unknown key '{path}'{_suggest(path)}")
-                if sub_value is not None:
+                if sub_value is not None or keep_null:
                     flat[path] = sub_value
         elif key in CHART_KEYS:
-            if value is not None:
+            if value is not None or keep_null:
                 flat[key] = value
         else:
             raise ValuesError(f"{source}: unknown key '{key}'{_suggest(key)}")
@@ -160,6 +165,50 @@ def _suggest(path: str) -> str:
     if close:
         return f" (did you mean '{close[0]}'?)"
     return "; the chart's keys are listed in docs/values.md"
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _helm_merge(base: Any, override: Any) -> Any:
+    """Helm's merge of one value over another: mappings merge key by key, ``null`` deletes, the rest replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            if value is None:
+                merged.pop(key, None)
+            elif key in merged:
+                merged[key] = _helm_merge(merged[key], value)
+            else:
+                merged[key] = _without_nulls(value)
+        return merged
+    return _without_nulls(override)
+
+
+def merge_values(values_documents: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge values documents as Helm merges ``-f`` files: later documents win key by key.
+
+    A ``null`` deletes the key (and a ``null`` group all its keys) that an earlier document set; free-form
+    mappings (``nodeSelector``, ``affinity``, ``podAnnotations``) merge key by key, lists replace. Returns the
+    merged flat values and, per key, the document(s) it came from.
+    """
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for source, document in values_documents:
+        for path, value in flatten_values(document, source, keep_null=True).items():
+            if value is None:
+                merged.pop(path, None)
+                sources.pop(path, None)
+            elif path in _OPAQUE and isinstance(value, dict) and isinstance(merged.get(path), dict):
+                merged[path] = _helm_merge(merged[path], value)
+                sources[path] = f"{sources[path]}, {source}"
+            else:
+                merged[path] = _without_nulls(value) if path in _OPAQUE else value
+                sources[path] = source
+    return merged, sources
 
 
 def chart_arch(value: Any, source: str) -> str:
@@ -176,16 +225,20 @@ def _tag_text(value: Any) -> str:
     return str(value)
 
 
-def values_to_options(flat: dict[str, Any], arch: str, source: str) -> dict[str, Any]:
-    """Map flattened chart values to options, reproducing the chart's image tag helpers.
+def values_to_options(
+    flat: dict[str, Any], arch: str, sources: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Map merged chart values to options, reproducing the chart's image tag helpers.
 
     ``image.tag`` gets the chart's suffix (``-py3``, or ``-py3-cpu-arm64`` on arm64) and ``tritonEnv.tag``
-    gets ``-cpu`` (``-m1`` on arm64), as the chart's ``_helpers.tpl`` does. Any ``tritonEnv`` key turns the
-    conda-pack init container on, since the chart always renders it.
+    gets ``-cpu`` (``-m1`` on arm64), as the chart's ``_helpers.tpl`` does; ``arch`` is the final architecture
+    (a native ``arch`` option wins over the chart's). Any ``tritonEnv`` key turns the conda-pack init container
+    on, since the chart always renders it. Returns the options and where each came from.
     """
     options: dict[str, Any] = {}
+    origin: dict[str, str] = {}
     for path, value in flat.items():
-        option = CHART_KEYS[path]
+        option, source = CHART_KEYS[path], sources[path]
         if path == "arch":
             value = chart_arch(value, source)
         elif path == "image.tag":
@@ -197,12 +250,16 @@ def values_to_options(flat: dict[str, Any], arch: str, source: str) -> dict[str,
         elif path in ("mode.useCpu", "podDisruptionBudget.enabled") and not isinstance(value, bool):
             raise ValuesError(f"{source}: '{path}' must be true or false, got {value!r}")
         options[option] = value
-    if any(path.startswith("tritonEnv.") for path in flat):
+        origin[option] = source
+    env_keys = [path for path in flat if path.startswith("tritonEnv.")]
+    if env_keys:
         options["conda_pack_source"] = "image"
+        origin["conda_pack_source"] = sources[env_keys[-1]]
     if flat.get("mode.useCpu") is True:
         # The chart ignores image.numGpus in CPU mode; so do we.
         options.pop("num_gpus", None)
-    return options
+        origin.pop("num_gpus", None)
+    return options, origin
 
 
 def _pull_secret_names(value: Any, source: str) -> list[str]:
@@ -222,25 +279,24 @@ def _pull_secret_names(value: Any, source: str) -> list[str]:
 def merge_options(
     native: dict[str, Any], values_documents: list[tuple[str, dict[str, Any]]]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Merge defaults, values documents (in order) and native options.
+    """Merge defaults, values documents (in order, as Helm merges them) and native options.
 
-    ``native`` holds only the options the user set (``None`` means unset). Returns the merged options and,
-    for each option, where its value came from (``default``, a values source, or ``option``).
+    ``native`` holds only the options the user set (``None`` means unset). A key deleted with ``null`` in a later
+    document falls back to the collection's default. Returns the merged options and, for each option, where its
+    value came from (``default``, a values source, or ``option``).
     """
-    flats = [(source, flatten_values(doc, source)) for source, doc in values_documents]
+    flat, sources = merge_values(values_documents)
     arch = DEFAULTS["arch"]
-    for source, flat in flats:
-        if "arch" in flat:
-            arch = chart_arch(flat["arch"], source)
+    if "arch" in flat:
+        arch = chart_arch(flat["arch"], sources["arch"])
     if native.get("arch") is not None:
         arch = native["arch"]
 
+    options, values_origin = values_to_options(flat, arch, sources)
     merged = dict(DEFAULTS)
     origin = {key: "default" for key in DEFAULTS}
-    for source, flat in flats:
-        for option, value in values_to_options(flat, arch, source).items():
-            merged[option] = value
-            origin[option] = source
+    merged.update(options)
+    origin.update(values_origin)
     for option, value in native.items():
         if value is not None and option in DEFAULTS:
             merged[option] = value

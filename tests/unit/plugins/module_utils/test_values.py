@@ -1,11 +1,16 @@
-"""Helm values -> options: every chart key, the chart's tag helpers, precedence, unknown keys."""
+"""Helm values -> options: every chart key, the chart's tag helpers, Helm's merge and null, precedence, unknown keys."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from ansible_collections.inference.triton.plugins.module_utils import _values
 from ansible_collections.inference.triton.plugins.module_utils._values import ValuesError, merge_options
+
+REPO = Path(__file__).resolve().parents[4]
 
 CHART_TABLE_KEYS = [
     "nameOverride",
@@ -122,3 +127,71 @@ def test_bad_values_are_refused_with_the_key_named(values, message):
         merge_options({}, [("my-values.yaml", values)])
     assert message in str(err.value)
     assert "my-values.yaml" in str(err.value)
+
+
+# -- null deletes what an earlier document set ------------------------------------------------------------------------
+
+
+def test_a_later_null_in_a_values_file_gives_back_the_default():
+    docs = [("a.yaml", {"image": {"tag": "24.05"}}), ("b.yaml", {"image": {"tag": None}})]
+    merged, origin = merge_options({}, docs)
+    assert merged["image_tag"] == _values.DEFAULTS["image_tag"] == "26.07-py3"
+    assert origin["image_tag"] == "default"
+
+
+def test_a_null_in_values_deletes_what_a_values_file_set():
+    docs = [("a.yaml", {"image": {"tag": "24.05"}, "replicaCount": 4}), ("values", {"image": {"tag": None}})]
+    merged, origin = merge_options({}, docs)
+    assert merged["image_tag"] == "26.07-py3" and origin["image_tag"] == "default"
+    assert merged["replicas"] == 4 and origin["replicas"] == "a.yaml"
+
+
+def test_a_null_group_deletes_every_key_of_it():
+    image = {"tag": "24.05", "registry": "r.example/x", "numGpus": 2}
+    docs = [("a.yaml", {"image": image}), ("b.yaml", {"image": None})]
+    merged, origin = merge_options({}, docs)
+    for option in ("image_tag", "image_registry", "num_gpus"):
+        assert merged[option] == _values.DEFAULTS[option] and origin[option] == "default"
+
+
+def test_a_deleted_key_can_be_set_again_and_the_option_still_wins():
+    docs = [("a.yaml", {"replicaCount": 2}), ("b.yaml", {"replicaCount": None}), ("values", {"replicaCount": 3})]
+    merged, origin = merge_options({}, docs)
+    assert merged["replicas"] == 3 and origin["replicas"] == "values"
+    merged, origin = merge_options({"replicas": 5}, docs[:2])
+    assert merged["replicas"] == 5 and origin["replicas"] == "option"
+
+
+def test_deleting_every_tritonenv_key_turns_the_conda_pack_init_container_off_again():
+    docs = [("a.yaml", {"tritonEnv": {"tag": "0.2.6-alpha"}}), ("b.yaml", {"tritonEnv": None})]
+    merged, origin = merge_options({}, docs)
+    assert merged["conda_pack_source"] == "none" and origin["conda_pack_source"] == "default"
+    assert merged["conda_env_tag"] == "0.2.6-alpha-cpu"
+
+
+def test_deleting_use_cpu_brings_the_gpu_count_of_an_earlier_file_back():
+    docs = [("a.yaml", {"image": {"numGpus": 2}}), ("b.yaml", {"mode": {"useCpu": True}})]
+    assert merge_options({}, docs)[0]["num_gpus"] == 1  # ignored in CPU mode, as the chart does
+    docs.append(("c.yaml", {"mode": {"useCpu": None}}))
+    merged, origin = merge_options({}, docs)
+    assert merged["use_cpu"] is False and merged["num_gpus"] == 2 and origin["num_gpus"] == "a.yaml"
+
+
+def test_null_hands_the_pdb_from_min_available_to_max_unavailable_as_in_helm():
+    chart = yaml.safe_load((REPO / "tests/integration/fixtures/chart-default-values.yaml").read_text())
+    mine = {"podDisruptionBudget": {"enabled": True, "minAvailable": None, "maxUnavailable": 1}}
+    merged, origin = merge_options({}, [("chart.yaml", chart), ("mine.yaml", mine)])
+    assert (merged["pdb_min_available"], merged["pdb_max_unavailable"]) == (None, 1)
+    assert origin["pdb_max_unavailable"] == "mine.yaml"
+
+
+def test_mappings_merge_key_by_key_and_lists_replace_as_in_helm():
+    docs = [
+        ("a.yaml", {"nodeSelector": {"a": "1", "b": "2"}, "tolerations": [{"key": "x", "operator": "Exists"}]}),
+        ("b.yaml", {"nodeSelector": {"b": None, "c": "3"}, "tolerations": [{"key": "y", "operator": "Exists"}]}),
+    ]
+    merged, origin = merge_options({}, docs)
+    assert merged["node_selector"] == {"a": "1", "c": "3"} and origin["node_selector"] == "a.yaml, b.yaml"
+    assert merged["tolerations"] == [{"key": "y", "operator": "Exists"}] and origin["tolerations"] == "b.yaml"
+    merged, origin = merge_options({}, docs + [("c.yaml", {"nodeSelector": None})])
+    assert merged["node_selector"] == {} and origin["node_selector"] == "default"
