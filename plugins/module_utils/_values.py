@@ -122,6 +122,7 @@ CHART_KEYS: dict[str, str] = {
 _OPAQUE = {"nodeSelector", "tolerations", "affinity", "podAnnotations", "imagePullSecrets"}
 _GROUPS = {key.split(".", 1)[0] for key in CHART_KEYS if "." in key}
 _CHART_ARCH = {"amd": "amd64", "amd64": "amd64", "arm": "arm64", "arm64": "arm64"}
+_PULL_SECRETS_EXAMPLE = "imagePullSecrets: [{name: regcred}]"
 
 
 class ValuesError(ValueError):
@@ -263,16 +264,26 @@ def values_to_options(
 
 
 def _pull_secret_names(value: Any, source: str) -> list[str]:
+    """The chart renders ``imagePullSecrets`` into the pod spec as it is: a list of ``{name: <secret>}``."""
     if not isinstance(value, list):
-        raise ValuesError(f"{source}: 'imagePullSecrets' must be a list, got {type(value).__name__}")
+        raise ValuesError(
+            f"{source}: 'imagePullSecrets' must be a list of {{name: <secret>}} mappings, as in the pod spec "
+            f"({_PULL_SECRETS_EXAMPLE}), got {type(value).__name__}"
+        )
     names = []
     for item in value:
-        if isinstance(item, dict) and isinstance(item.get("name"), str):
-            names.append(item["name"])
-        elif isinstance(item, str):
-            names.append(item)
-        else:
-            raise ValuesError(f"{source}: 'imagePullSecrets' items must be {{name: <secret>}}, got {item!r}")
+        if isinstance(item, str):
+            raise ValuesError(
+                f"{source}: 'imagePullSecrets' items must be {{name: <secret>}} mappings, as in the pod spec "
+                f"({_PULL_SECRETS_EXAMPLE}), got the string {item!r}: write '- name: {item}' (the chart copies the "
+                "list into the pod spec, where a plain name is invalid; the option image_pull_secrets takes names)"
+            )
+        if not isinstance(item, dict) or set(item) != {"name"} or not isinstance(item["name"], str) or not item["name"]:
+            raise ValuesError(
+                f"{source}: 'imagePullSecrets' items must be {{name: <secret>}} mappings with only a name, as in the "
+                f"pod spec ({_PULL_SECRETS_EXAMPLE}), got {item!r}"
+            )
+        names.append(item["name"])
     return names
 
 

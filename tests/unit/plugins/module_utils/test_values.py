@@ -195,3 +195,30 @@ def test_mappings_merge_key_by_key_and_lists_replace_as_in_helm():
     assert merged["tolerations"] == [{"key": "y", "operator": "Exists"}] and origin["tolerations"] == "b.yaml"
     merged, origin = merge_options({}, docs + [("c.yaml", {"nodeSelector": None})])
     assert merged["node_selector"] == {} and origin["node_selector"] == "default"
+
+
+# -- imagePullSecrets: the pod spec's shape, as the chart passes it on -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (["regcred"], "got the string 'regcred': write '- name: regcred'"),
+        ([{"name": "regcred", "namespace": "x"}], "with only a name"),
+        ([{"name": ""}], "with only a name"),
+        ([{"name": 1}], "with only a name"),
+        ({"name": "regcred"}, "must be a list of {name: <secret>} mappings"),
+    ],
+)
+def test_a_wrong_pull_secret_shape_is_refused_with_an_example(value, message):
+    with pytest.raises(ValuesError) as err:
+        merge_options({}, [("my-values.yaml", {"imagePullSecrets": value})])
+    assert message in str(err.value)
+    assert "my-values.yaml: 'imagePullSecrets'" in str(err.value)
+    assert "imagePullSecrets: [{name: regcred}]" in str(err.value)
+
+
+def test_pull_secrets_in_the_pod_spec_shape_become_names():
+    value = [{"name": "ngc"}, {"name": "mirror"}]
+    assert merge_options({}, [("values", {"imagePullSecrets": value})])[0]["image_pull_secrets"] == ["ngc", "mirror"]
+    assert merge_options({}, [("values", {"imagePullSecrets": []})])[0]["image_pull_secrets"] == []
