@@ -81,8 +81,9 @@ class ActionModule(ActionBase):
         if p["values"]:
             documents.append(("values", p["values"]))
         native = {k: p.get(k) for k in TRITON_OPTIONS}
-        options, origin = merge_options(native, documents)
-        warnings = validate(options, origin, native)
+        warnings: list[str] = []  # chart values the module reads differently from the chart, then dubious input
+        options, origin = merge_options(native, documents, warnings)
+        warnings += validate(options, origin, native)
         manifests = render(p["name"], p["namespace"], options)
         context = build_context(p["name"], p["namespace"], options)
         keep = ("fullname", "selector_labels", "node_selector", "affinity", "tolerations")

@@ -11,6 +11,8 @@ import posixpath
 import re
 from typing import Any
 
+from ._values import IMAGE_TAG_SUFFIX, NVIDIA_IMAGE
+
 NODE_PORT_RANGE = (30000, 32767)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -68,6 +70,22 @@ def check_image(registry: str, repository: str, tag: str, prefix: str, origin: d
         )
     if not _TAG.match(str(tag)):
         raise ValidationError(_where(f"{prefix}_tag", origin), f"malformed image tag {tag!r}")
+
+
+def check_nvidia_arm64(o: dict[str, Any], origin: dict[str, str]) -> None:
+    """NVIDIA's Triton image has no -cpu-arm64 tags: its <release>-py3 tags serve arm64 nodes as well."""
+    arch_tag = (o["image_arch_tags"] or {}).get(o["arch"])
+    tag = str(arch_tag or o["image_tag"])
+    if (o["image_registry"], o["image_repository"]) != NVIDIA_IMAGE or not tag.endswith("-cpu-arm64"):
+        return
+    release = tag[: -len(IMAGE_TAG_SUFFIX["arm64"])] if tag.endswith(IMAGE_TAG_SUFFIX["arm64"]) else tag
+    raise ValidationError(
+        "image_arch_tags" if arch_tag else _where("image_tag", origin),
+        f"{'/'.join(NVIDIA_IMAGE)}:{tag} does not exist: NVIDIA publishes no -cpu-arm64 tags (the chart's arm64 "
+        "suffix -py3-cpu-arm64 is the name of Instill AI's CPU-only builds, registry.hub.docker.com/instill/"
+        f"tritonserver). NVIDIA's {release}-py3 runs on arm64 nodes: in values write image.tag: {release}-py3 "
+        f"(kept as given), or set image_tag: {release}-py3",
+    )
 
 
 def _check_path(option: str, value: Any, origin: dict[str, str]) -> None:
@@ -151,6 +169,7 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
         if arch not in ("amd64", "arm64"):
             raise ValidationError("image_arch_tags", f"unknown architecture {arch!r} (amd64, arm64)")
         check_image(o["image_registry"], o["image_repository"], tag, "image", {"image_tag": "image_arch_tags"})
+    check_nvidia_arm64(o, origin)
     if o["conda_pack_source"] == "image":
         check_image(o["conda_env_registry"], o["conda_env_repository"], o["conda_env_tag"], "conda_env", origin)
     for secret in o["image_pull_secrets"]:

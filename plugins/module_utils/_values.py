@@ -12,6 +12,7 @@ module cannot render an option without a value, so a deleted key takes the colle
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 # The collection's defaults for every option that a chart value or a native option can set.
@@ -122,6 +123,14 @@ CHART_KEYS: dict[str, str] = {
 _OPAQUE = {"nodeSelector", "tolerations", "affinity", "podAnnotations", "imagePullSecrets"}
 _GROUPS = {key.split(".", 1)[0] for key in CHART_KEYS if "." in key}
 _CHART_ARCH = {"amd": "amd64", "amd64": "amd64", "arm": "arm64", "arm64": "arm64"}
+
+# The suffixes the chart's _helpers.tpl appends to image.tag and tritonEnv.tag, per architecture.
+IMAGE_TAG_SUFFIX = {"amd64": "-py3", "arm64": "-py3-cpu-arm64"}
+ENV_TAG_SUFFIX = {"amd64": "-cpu", "arm64": "-m1"}
+# NVIDIA's Triton image. Its release tags (<release>-py3) serve amd64 and arm64 alike; it has no -cpu-arm64 tags.
+NVIDIA_IMAGE = ("nvcr.io/nvidia", "tritonserver")
+_RELEASE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_PY3_PART = re.compile(r"(^|-)py3(-|$)")
 _PULL_SECRETS_EXAMPLE = "imagePullSecrets: [{name: regcred}]"
 
 
@@ -219,39 +228,97 @@ def chart_arch(value: Any, source: str) -> str:
     return arch
 
 
-def _tag_text(value: Any) -> str:
+def _tag_text(value: Any, key: str, source: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValuesError(f"{source}: '{key}' must be a string, got {value!r}")
     # YAML reads `tag: 22.05` as a float; Helm prints it with %v, which is what we reproduce.
     if isinstance(value, float):
         return repr(value)
     return str(value)
 
 
+def chart_image_tag(value: Any, arch: str, source: str) -> tuple[str, str | None]:
+    """``image.tag`` as the chart's ``_helpers.tpl`` would make it, with the cases where that would be wrong.
+
+    - a release number (``24.05``): the chart's suffix is appended, ``-py3`` (``-py3-cpu-arm64`` on arm64);
+    - a tag that already has ``py3`` as one of its dash-separated parts (``24.05-py3``, ``24.05-py3-igpu``,
+      ``22.05-py3-cpu-arm64``): kept as given, with a warning, where the chart would append the suffix again;
+    - anything else (``latest``, a digest): refused, since the chart's result (``latest-py3``) is not an image
+      NVIDIA publishes and the module cannot tell what was meant.
+
+    Returns the tag and the warning, if any.
+    """
+    text = _tag_text(value, "image.tag", source)
+    suffix = IMAGE_TAG_SUFFIX[arch]
+    chart = text + suffix
+    if "@" in text or text.startswith("sha256:"):
+        raise ValuesError(
+            f"{source}: 'image.tag' {text!r} is a digest; the module names images by tag "
+            "(<registry>/<repository>:<tag>), so give the tag"
+        )
+    if _RELEASE.match(text):
+        note = None
+        if isinstance(value, float) and len(text.split(".")[1]) == 1:
+            note = (
+                f"{source}: 'image.tag' is the number {text} (YAML reads an unquoted {text}0 as {text}), so the tag "
+                f"is {chart!r}; quote the tag ('{text}0') if you meant that release"
+            )
+        return chart, note
+    if _PY3_PART.search(text):
+        return text, (
+            f"{source}: 'image.tag' {text!r} is kept as given, the final tag is {text!r}: it already names a -py3 "
+            f"image, where the chart would have appended {suffix} ({chart!r}). Write the release alone "
+            "(for example 24.05) for a values file that means the same to the chart, or set the option image_tag"
+        )
+    raise ValuesError(
+        f"{source}: 'image.tag' {text!r} is neither a release number (such as 24.05, to which the chart appends "
+        f"{suffix}) nor a complete tag with its -py3 part (such as 24.05-py3 or 24.05-py3-igpu, kept as given); "
+        f"the chart would have rendered {chart!r}. Write the complete tag, or set the option image_tag, which is "
+        "always used as given"
+    )
+
+
+def chart_env_tag(value: Any, arch: str, source: str) -> tuple[str, str | None]:
+    """``tritonEnv.tag`` with the chart's ``-cpu`` (``-m1`` on arm64), unless it already ends in one of them."""
+    text = _tag_text(value, "tritonEnv.tag", source)
+    suffix = ENV_TAG_SUFFIX[arch]
+    if text.endswith(tuple(ENV_TAG_SUFFIX.values())):
+        return text, (
+            f"{source}: 'tritonEnv.tag' {text!r} is kept as given, the final tag is {text!r}: it already ends in "
+            f"one of the chart's suffixes, where the chart would have appended {suffix} ({text + suffix!r})"
+        )
+    return text + suffix, None
+
+
 def values_to_options(
     flat: dict[str, Any], arch: str, sources: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Map merged chart values to options, reproducing the chart's image tag helpers.
+) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]:
+    """Map merged chart values to options, reproducing the chart's image tag helpers (see chart_image_tag).
 
-    ``image.tag`` gets the chart's suffix (``-py3``, or ``-py3-cpu-arm64`` on arm64) and ``tritonEnv.tag``
-    gets ``-cpu`` (``-m1`` on arm64), as the chart's ``_helpers.tpl`` does; ``arch`` is the final architecture
-    (a native ``arch`` option wins over the chart's). Any ``tritonEnv`` key turns the conda-pack init container
-    on, since the chart always renders it. Returns the options and where each came from.
+    ``arch`` is the final architecture (a native ``arch`` option wins over the chart's). Any ``tritonEnv`` key
+    turns the conda-pack init container on, since the chart always renders it. Returns the options, where each
+    came from, and warnings per option.
     """
     options: dict[str, Any] = {}
     origin: dict[str, str] = {}
+    notes: dict[str, list[str]] = {}
     for path, value in flat.items():
         option, source = CHART_KEYS[path], sources[path]
+        note = None
         if path == "arch":
             value = chart_arch(value, source)
         elif path == "image.tag":
-            value = _tag_text(value) + ("-py3-cpu-arm64" if arch == "arm64" else "-py3")
+            value, note = chart_image_tag(value, arch, source)
         elif path == "tritonEnv.tag":
-            value = _tag_text(value) + ("-m1" if arch == "arm64" else "-cpu")
+            value, note = chart_env_tag(value, arch, source)
         elif path == "imagePullSecrets":
             value = _pull_secret_names(value, source)
         elif path in ("mode.useCpu", "podDisruptionBudget.enabled") and not isinstance(value, bool):
             raise ValuesError(f"{source}: '{path}' must be true or false, got {value!r}")
         options[option] = value
         origin[option] = source
+        if note:
+            notes.setdefault(option, []).append(note)
     env_keys = [path for path in flat if path.startswith("tritonEnv.")]
     if env_keys:
         options["conda_pack_source"] = "image"
@@ -260,7 +327,27 @@ def values_to_options(
         # The chart ignores image.numGpus in CPU mode; so do we.
         options.pop("num_gpus", None)
         origin.pop("num_gpus", None)
-    return options, origin
+    return options, origin, notes
+
+
+def arm64_tag_warning(given: str, source: str, options: dict[str, Any], chart_arch_value: Any) -> str | None:
+    """What the chart's arm64 suffix made of a release number, or None when it added none."""
+    tag = options["image_tag"]
+    if options["arch"] != "arm64" or not tag.endswith(IMAGE_TAG_SUFFIX["arm64"]) or str(given) == tag:
+        return None
+    image = f"{options['image_registry']}/{options['image_repository']}:{tag}"
+    text = (
+        f"{source}: 'image.tag' {given!r} becomes {tag!r} with arch arm64 (the chart's arm64 suffix), so the image "
+        f"is {image}. "
+        "-py3-cpu-arm64 is the name Instill AI gave its CPU-only arm64 builds "
+        "(registry.hub.docker.com/instill/tritonserver); NVIDIA publishes no such tag, its <release>-py3 images "
+        "run on arm64 nodes. Check that the image exists, or write the complete tag in image.tag (kept as given)"
+    )
+    if str(chart_arch_value) == "arm":
+        text += (
+            f". The chart itself appends -py3-cpu-arm64 only for arch: arm64; with arch: arm it rendered {given}-py3"
+        )
+    return text
 
 
 def _pull_secret_names(value: Any, source: str) -> list[str]:
@@ -288,13 +375,16 @@ def _pull_secret_names(value: Any, source: str) -> list[str]:
 
 
 def merge_options(
-    native: dict[str, Any], values_documents: list[tuple[str, dict[str, Any]]]
+    native: dict[str, Any],
+    values_documents: list[tuple[str, dict[str, Any]]],
+    warnings: list[str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge defaults, values documents (in order, as Helm merges them) and native options.
 
     ``native`` holds only the options the user set (``None`` means unset). A key deleted with ``null`` in a later
     document falls back to the collection's default. Returns the merged options and, for each option, where its
-    value came from (``default``, a values source, or ``option``).
+    value came from (``default``, a values source, or ``option``); warnings about chart values that the module
+    reads differently from the chart (see chart_image_tag) are appended to ``warnings``.
     """
     flat, sources = merge_values(values_documents)
     arch = DEFAULTS["arch"]
@@ -303,7 +393,7 @@ def merge_options(
     if native.get("arch") is not None:
         arch = native["arch"]
 
-    options, values_origin = values_to_options(flat, arch, sources)
+    options, values_origin, notes = values_to_options(flat, arch, sources)
     merged = dict(DEFAULTS)
     origin = {key: "default" for key in DEFAULTS}
     merged.update(options)
@@ -315,4 +405,15 @@ def merge_options(
     merged["arch"] = arch
     if merged["pdb_min_available"] is None and merged["pdb_max_unavailable"] is None:
         merged["pdb_min_available"] = 1
+    if warnings is not None:
+        for option, texts in notes.items():
+            if origin[option] != "option":  # a native option replaced the chart value: nothing to say about it
+                warnings.extend(texts)
+        # On NVIDIA's image the arm64 suffix cannot exist: validation refuses it, with its own message.
+        nvidia = (merged["image_registry"], merged["image_repository"]) == NVIDIA_IMAGE
+        if "image.tag" in flat and origin["image_tag"] != "option" and not nvidia:
+            given = _tag_text(flat["image.tag"], "image.tag", sources["image.tag"])
+            arm64 = arm64_tag_warning(given, sources["image.tag"], merged, flat.get("arch"))
+            if arm64:
+                warnings.append(arm64)
     return merged, origin

@@ -130,3 +130,33 @@ def test_release_names(name, namespace, option):
     with pytest.raises(ValidationError) as err:
         validate_release(name, namespace)
     assert err.value.option == option
+
+
+@pytest.mark.parametrize(
+    "native, values, option",
+    [
+        ({}, {"arch": "arm", "image": {"tag": "24.05"}}, "image_tag (from values)"),
+        ({"arch": "arm64"}, {"image": {"tag": 24.05}}, "image_tag (from values)"),
+        ({"arch": "arm64", "image_tag": "24.05-py3-cpu-arm64"}, None, "image_tag"),
+        ({"arch": "arm64", "image_arch_tags": {"arm64": "24.05-py3-cpu-arm64"}}, None, "image_arch_tags"),
+    ],
+)
+def test_the_chart_arm64_tag_on_nvidias_image_is_refused_with_the_tag_to_use(native, values, option):
+    with pytest.raises(ValidationError) as err:
+        check(native, values)
+    assert err.value.option == option
+    assert "nvcr.io/nvidia/tritonserver:24.05-py3-cpu-arm64 does not exist" in str(err.value)
+    assert "image.tag: 24.05-py3 (kept as given), or set image_tag: 24.05-py3" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "native, values",
+    [
+        ({"arch": "arm64", "image_tag": "24.05-py3"}, None),
+        ({}, {"arch": "arm", "image": {"tag": "24.05-py3"}}),
+        ({}, {"arch": "arm", "image": {"tag": "22.05", "registry": "registry.hub.docker.com/instill"}}),
+        ({}, {"image": {"tag": "26.07-py3"}}),
+    ],
+)
+def test_tags_that_can_exist_on_arm64_and_kept_tags_pass(native, values):
+    assert check(native, values) == []

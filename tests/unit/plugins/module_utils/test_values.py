@@ -129,6 +129,104 @@ def test_bad_values_are_refused_with_the_key_named(values, message):
     assert "my-values.yaml" in str(err.value)
 
 
+def merged_with_warnings(native, documents):
+    warnings: list[str] = []
+    merged, origin = merge_options(native, documents, warnings)
+    return merged, origin, warnings
+
+
+# -- image.tag: the chart's -py3 suffix, made explicit ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tag, arch, expected",
+    [
+        ("22.05", "amd", "22.05-py3"),
+        (22.05, "amd", "22.05-py3"),
+        ("24.10", "amd", "24.10-py3"),
+        ("22.05", "arm64", "22.05-py3-cpu-arm64"),
+    ],
+)
+def test_a_release_number_gets_the_chart_suffix(tag, arch, expected):
+    docs = [("a.yaml", {"image": {"tag": tag, "registry": "registry.example/mirror"}, "arch": arch})]
+    merged, origin, warnings = merged_with_warnings({}, docs)
+    assert merged["image_tag"] == expected and origin["image_tag"] == "a.yaml"
+    assert not [w for w in warnings if "is kept as given" in w]
+    assert bool(warnings) is (arch == "arm64")  # the arm64 suffix is named, see the arch tests below
+
+
+@pytest.mark.parametrize(
+    "tag, arch, chart_would_render",
+    [
+        ("26.07-py3", "amd", "26.07-py3-py3"),
+        ("24.05-py3-igpu", "amd", "24.05-py3-igpu-py3"),
+        ("24.08-trtllm-python-py3", "amd", "24.08-trtllm-python-py3-py3"),
+        ("22.05-py3-cpu-arm64", "arm64", "22.05-py3-cpu-arm64-py3-cpu-arm64"),
+        ("24.05-py3", "arm64", "24.05-py3-py3-cpu-arm64"),
+    ],
+)
+def test_a_tag_that_already_has_its_py3_part_is_kept_and_the_result_says_so(tag, arch, chart_would_render):
+    merged, origin, warnings = merged_with_warnings({}, [("a.yaml", {"image": {"tag": tag}, "arch": arch})])
+    assert merged["image_tag"] == tag and origin["image_tag"] == "a.yaml"
+    (warning,) = warnings
+    assert "a.yaml" in warning and "'image.tag'" in warning
+    assert f"{tag!r} is kept as given, the final tag is {tag!r}" in warning
+    assert repr(chart_would_render) in warning
+
+
+@pytest.mark.parametrize(
+    "tag, message",
+    [
+        ("latest", "the chart would have rendered 'latest-py3'"),
+        ("main", "neither a release number"),
+        ("24.05-igpu", "set the option image_tag"),
+        ("sha256:" + "a" * 64, "is a digest"),
+        ("24.05@sha256:" + "a" * 64, "is a digest"),
+        (True, "must be a string"),
+        ({"name": "x"}, "must be a string"),
+    ],
+)
+def test_any_other_image_tag_is_refused_with_what_the_chart_would_have_made(tag, message):
+    with pytest.raises(ValuesError) as err:
+        merge_options({}, [("my-values.yaml", {"image": {"tag": tag}})])
+    assert message in str(err.value)
+    assert "my-values.yaml: 'image.tag'" in str(err.value)
+
+
+def test_the_image_tag_option_is_used_as_given_and_silences_the_chart_rule():
+    docs = [("a.yaml", {"image": {"tag": "26.07-py3"}})]
+    merged, origin, warnings = merged_with_warnings({"image_tag": "26.07-py3-sdk"}, docs)
+    assert merged["image_tag"] == "26.07-py3-sdk" and origin["image_tag"] == "option"
+    assert warnings == []
+
+
+def test_a_number_with_one_decimal_warns_that_yaml_dropped_a_zero():
+    merged, origin, warnings = merged_with_warnings({}, [("a.yaml", {"image": {"tag": 24.1}})])
+    assert merged["image_tag"] == "24.1-py3" and origin["image_tag"] == "a.yaml"
+    assert any("YAML reads an unquoted 24.10 as 24.1" in w for w in warnings)
+
+
+def test_the_tag_rule_uses_the_merged_arch_from_any_document_or_the_option():
+    docs = [("a.yaml", {"image": {"tag": "22.05", "registry": "r.example/x"}}), ("b.yaml", {"arch": "arm"})]
+    assert merge_options({}, docs)[0]["image_tag"] == "22.05-py3-cpu-arm64"
+    assert merge_options({"arch": "arm64"}, docs[:1])[0]["image_tag"] == "22.05-py3-cpu-arm64"
+
+
+@pytest.mark.parametrize(
+    "tag, arch, expected, kept",
+    [
+        ("0.2.6-alpha", "amd", "0.2.6-alpha-cpu", False),
+        ("0.2.6-alpha-cpu", "amd", "0.2.6-alpha-cpu", True),
+        ("0.2.6-alpha-m1", "arm", "0.2.6-alpha-m1", True),
+    ],
+)
+def test_the_conda_env_tag_keeps_a_chart_suffix_it_already_has(tag, arch, expected, kept):
+    docs = [("a.yaml", {"tritonEnv": {"tag": tag}, "arch": arch, "image": {"registry": "r.example/x"}})]
+    merged, origin, warnings = merged_with_warnings({}, docs)
+    assert merged["conda_env_tag"] == expected and origin["conda_env_tag"] == "a.yaml"
+    assert any("'tritonEnv.tag'" in w and "kept as given" in w for w in warnings) is kept
+
+
 # -- null deletes what an earlier document set ------------------------------------------------------------------------
 
 
@@ -222,3 +320,23 @@ def test_pull_secrets_in_the_pod_spec_shape_become_names():
     value = [{"name": "ngc"}, {"name": "mirror"}]
     assert merge_options({}, [("values", {"imagePullSecrets": value})])[0]["image_pull_secrets"] == ["ngc", "mirror"]
     assert merge_options({}, [("values", {"imagePullSecrets": []})])[0]["image_pull_secrets"] == []
+
+
+# -- arch: arm gets the chart's arm64 suffix, and the result says what that is ---------------------------------------
+
+
+def test_arm_on_a_mirror_warns_naming_the_final_image():
+    docs = [("a.yaml", {"arch": "arm", "image": {"registry": "registry.hub.docker.com/instill", "tag": 22.05}})]
+    merged, origin, warnings = merged_with_warnings({}, docs)
+    assert merged["image_tag"] == "22.05-py3-cpu-arm64" and (merged["arch"], origin["arch"]) == ("arm64", "a.yaml")
+    (warning,) = warnings
+    assert "a.yaml: 'image.tag' '22.05' becomes '22.05-py3-cpu-arm64' with arch arm64" in warning
+    assert "registry.hub.docker.com/instill/tritonserver:22.05-py3-cpu-arm64" in warning
+    assert "NVIDIA publishes no such tag" in warning
+    assert "with arch: arm it rendered 22.05-py3" in warning
+
+
+def test_arm_on_nvidias_image_leaves_the_refusal_to_validation():
+    merged, origin, warnings = merged_with_warnings({}, [("a.yaml", {"arch": "arm", "image": {"tag": "24.05"}})])
+    assert merged["image_tag"] == "24.05-py3-cpu-arm64" and origin["image_tag"] == "a.yaml"
+    assert warnings == []  # validate() refuses it, naming image_tag
