@@ -69,14 +69,40 @@ options:
   values:
     description:
       - Helm values in the C(triton-backend) chart's shape (camelCase keys such as C(replicaCount),
-        C(image.numGpus), C(service.nodePortHttp), C(podDisruptionBudget.minAvailable)).
-      - Unknown keys are refused with the key named. C(null) means "not set", as in Helm.
+        C(image.numGpus), C(service.nodePortHttp), C(podDisruptionBudget.minAvailable)). Unknown keys are refused
+        with the key named. The table of keys, the chart's and the collection's defaults and a worked conversion are
+        in the collection's C(docs/values.md).
+      - >-
+        Merged over O(values_files) as Helm merges values: mappings key by key, lists replaced. C(null) deletes a key
+        (C(image: null) all of C(image)) that an earlier values file set. Helm then renders without the key; the
+        module falls back to the collection's default for the option, which is not always the chart's default
+        (C(image.registry), C(image.tag), C(mode.useCpu), C(tritonEnv)). A values file that holds only overrides
+        gets the collection's defaults for the rest; list the chart's own C(values.yaml) first to get the chart's.
+      - >-
+        C(image.tag) follows one rule. A release number (V(24.05)) gets the chart's suffix, V(-py3), or
+        V(-py3-cpu-arm64) when C(arch) is arm64. A tag with V(py3) as one of its dash-separated parts
+        (V(24.05-py3), V(24.05-py3-igpu), V(22.05-py3-cpu-arm64)) is complete and kept as given, with a warning
+        naming the key, the given tag and the final one, where the chart would have appended the suffix again.
+        Anything else (V(latest), a digest) is refused with what the chart would have rendered; O(image_tag) takes
+        any tag as given. C(tritonEnv.tag) gets V(-cpu) (V(-m1) on arm64) unless it already ends in one of them.
+      - >-
+        With C(arch) V(arm) or V(arm64), a release number becomes V(<release>-py3-cpu-arm64), the name of Instill
+        AI's CPU-only arm64 builds (C(registry.hub.docker.com/instill/tritonserver)): a warning names the final
+        image. On NVIDIA's C(nvcr.io/nvidia/tritonserver), which publishes no such tags and whose V(<release>-py3)
+        images run on arm64, it is refused. The chart itself adds that suffix only for V(arm64), not for its
+        documented V(arm).
+      - >-
+        C(imagePullSecrets) is what the pod spec takes, a list of C({name: <secret>}); plain names are refused
+        (the chart copies the list into the pod spec, where they are invalid). O(image_pull_secrets) takes names.
     type: dict
     default: {}
     aliases: [release_values]
   values_files:
     description:
-      - Helm values files on the controller, applied in order before O(values).
+      - Helm values files on the controller in the chart's shape, merged in order before O(values), as
+        C(helm -f a.yaml -f b.yaml) merges them. A C(null) in a later file deletes what an earlier one set, and the
+        option falls back to the collection's default. The C(image.tag), C(arch) and C(imagePullSecrets) rules of
+        O(values) apply to the merged result.
     type: list
     elements: path
     default: []
@@ -130,8 +156,9 @@ options:
     type: str
   image_tag:
     description:
-      - Image tag, used as given. Default V(26.07-py3).
-      - The chart's C(image.tag) in O(values) gets the chart's suffix (C(-py3), or C(-py3-cpu-arm64) on arm64).
+      - Image tag, used as given (no suffix is added). Default V(26.07-py3).
+      - The chart's C(image.tag) in O(values) or O(values_files) follows the chart's suffix rule described there.
+      - V(<release>-cpu-arm64) tags are refused with NVIDIA's image, which has none.
     type: str
   image_pull_policy:
     description: Chart C(image.pullPolicy). Default V(IfNotPresent).
@@ -141,13 +168,17 @@ options:
     description: Image tag per architecture (keys V(amd64), V(arm64)); the entry for O(arch) wins over O(image_tag).
     type: dict
   image_pull_secrets:
-    description: Chart C(imagePullSecrets). Names of existing registry Secrets.
+    description:
+      - Chart C(imagePullSecrets). Names of existing registry Secrets, for example V([regcred]).
+      - >-
+        In O(values), the chart's shape, C(imagePullSecrets) as a list of C({name: regcred}).
     type: list
     elements: str
   arch:
     description:
       - Chart C(arch). Node architecture; pods get a C(kubernetes.io/arch) node selector. Default V(amd64).
-      - In O(values), the chart's V(amd) and V(arm) are accepted.
+      - In O(values), the chart's V(amd) and V(arm) are accepted, and V(arm)/V(arm64) selects the chart's arm64
+        image tag suffix (see O(values)).
     type: str
     choices: [amd64, arm64]
   use_cpu:
@@ -458,9 +489,23 @@ rollout:
   returned: when wait is true and state is present, outside check mode
   type: dict
 options:
-  description: The merged options the objects were rendered from.
-  returned: always
+  description:
+    - The merged options the objects were rendered from, every option with its final value. This is what
+      O(values_files), O(values) and the snake_case options became, after the C(image.tag) rule and C(null)
+      deletions, so C(--check) shows it without writing anything (C(-v) prints it, or C(register) it).
+    - It holds option values only, which are Secret names and never Secret data (O(model_repository_secret),
+      O(image_pull_secrets)); the connection's O(api_key) is not one of them.
+  returned: when state is present, in check mode too
   type: dict
+  sample: {image_tag: 24.08-py3, replicas: 3, image_pull_secrets: [ngc-pull], use_cpu: false}
+origin:
+  description:
+    - For each option that a values file, O(values) or a snake_case option set, where its value came from, a
+      path of O(values_files), V(values), or V(option). Mappings merged from several values files name them all.
+      An option absent here has the collection's default, also when a C(null) deleted it.
+  returned: when state is present, in check mode too
+  type: dict
+  sample: {image_tag: prod.yaml, replicas: values, pod_annotations: "base.yaml, prod.yaml", name_override: option}
 """
 
 import traceback
@@ -569,6 +614,7 @@ def run(module: AnsibleModule) -> None:
     )
     if plan:
         result["options"] = plan["options"]
+        result["origin"] = {k: v for k, v in plan["origin"].items() if v != "default"}
         result["fullname"] = plan["context"]["fullname"]
     if module._diff:
         result["diff"] = applier.diffs
