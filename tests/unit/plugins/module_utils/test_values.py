@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -340,3 +341,32 @@ def test_arm_on_nvidias_image_leaves_the_refusal_to_validation():
     merged, origin, warnings = merged_with_warnings({}, [("a.yaml", {"arch": "arm", "image": {"tag": "24.05"}})])
     assert merged["image_tag"] == "24.05-py3-cpu-arm64" and origin["image_tag"] == "a.yaml"
     assert warnings == []  # validate() refuses it, naming image_tag
+
+
+# -- docs/values.md: the worked conversion is what the code does -----------------------------------------------------
+
+
+def _yaml_blocks(text: str) -> dict[str, str]:
+    """The docs' ```yaml blocks, by their first line's comment (# base.yaml: ...)."""
+    blocks = {}
+    for block in re.findall(r"```yaml\n(.*?)```", text, flags=re.S):
+        first = block.splitlines()[0]
+        if first.startswith("# "):
+            blocks[first[2:].split(":")[0]] = block
+    return blocks
+
+
+def test_the_worked_conversion_in_the_docs_is_what_the_code_gives():
+    text = (REPO / "docs/values.md").read_text()
+    blocks = _yaml_blocks(text)
+    docs = [(name, yaml.safe_load(blocks[name])) for name in ("base.yaml", "prod.yaml")]
+    merged, origin, warnings = merged_with_warnings({}, docs + [("values", {"replicaCount": 3})])
+    result = blocks["result"]
+    documented = yaml.safe_load(result)
+    documented_origin = dict(re.findall(r"^(\w+):.*#\s*(\S.*?)\s*$", result, flags=re.M))
+    assert {k: merged[k] for k in documented} == documented
+    assert {k: origin[k] for k in documented} == documented_origin
+    assert {k for k, v in origin.items() if v != "default"} == set(documented)
+    assert (merged["node_selector"], merged["pdb_min_available"]) == ({}, None)
+    (documented_warning,) = re.findall(r"```\n(prod\.yaml: .*?)```", text, flags=re.S)
+    assert [" ".join(w.split()) for w in warnings] == [" ".join(documented_warning.split())]
