@@ -210,6 +210,62 @@ def test_chart_default_values_deploy_and_become_available(runner, k8s, namespace
     )
 
 
+def test_values_files_in_check_mode_show_the_merged_options_and_write_nothing(runner, k8s, namespace, tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(
+        yaml.safe_dump(
+            {
+                "replicaCount": 2,
+                "mode": {"useCpu": True},
+                "service": {"type": "ClusterIP"},
+                "image": {"tag": "26.07-py3"},  # already complete: kept, where the chart made 26.07-py3-py3
+                "imagePullSecrets": [{"name": "regcred"}],
+                "nodeSelector": {"team": "vision"},
+            }
+        )
+    )
+    second.write_text("replicaCount: null\nnodeSelector: null\n")  # Helm's null: deletes what a.yaml set
+    before = snapshot(k8s, namespace)
+    result = runner.triton(
+        check=True,
+        diff=True,
+        name="vals",
+        namespace=namespace,
+        values_files=[str(first), str(second)],
+        values={"podAnnotations": {"tier": "prod"}},
+    )
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True and result["actions"]["deployment"] == "created"
+    options, origin = result["options"], result["origin"]
+    assert options["image_tag"] == "26.07-py3" and origin["image_tag"] == str(first)
+    assert options["replicas"] == 1 and "replicas" not in origin  # the collection's default again
+    assert options["node_selector"] == {} and "node_selector" not in origin
+    assert options["image_pull_secrets"] == ["regcred"] and origin["image_pull_secrets"] == str(first)
+    assert options["pod_annotations"] == {"tier": "prod"} and origin["pod_annotations"] == "values"
+    assert any(f"{first}: 'image.tag' '26.07-py3' is kept as given" in w for w in result["warnings"])
+    dep = next(d for d in result["diff"] if d["after_header"].startswith("Deployment"))
+    pod = dep["after"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "nvcr.io/nvidia/tritonserver:26.07-py3"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert snapshot(k8s, namespace) == before
+
+
+@pytest.mark.parametrize(
+    "values, words",
+    [
+        ({"imagePullSecrets": ["regcred"]}, ["'imagePullSecrets'", "imagePullSecrets: [{name: regcred}]"]),
+        ({"image": {"tag": "latest"}}, ["'image.tag' 'latest'", "'latest-py3'"]),
+        ({"image": {"tag": "24.05"}, "arch": "arm"}, ["image_tag (from values)", "image.tag: 24.05-py3"]),
+    ],
+)
+def test_bad_chart_values_fail_naming_the_key_and_write_nothing(runner, k8s, namespace, values, words):
+    before = snapshot(k8s, namespace)
+    result = runner.triton(name="badvals", namespace=namespace, values={"service": {"type": "ClusterIP"}, **values})
+    assert result.get("failed"), result
+    assert all(word in result["msg"] for word in words), result["msg"]
+    assert snapshot(k8s, namespace) == before
+
+
 def test_cpu_mode_runs_without_gpus(runner, k8s, namespace):
     result = runner.triton(name="cpu", namespace=namespace, use_cpu=True, service_type="ClusterIP")
     assert not result.get("failed"), result.get("msg")
