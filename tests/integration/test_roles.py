@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent / "roles"
