@@ -269,6 +269,50 @@ def test_unreadable_repository_fails_the_wait_early_with_the_servers_reason(runn
     assert "Traceback" not in msg
 
 
+def test_the_documented_role_can_read_the_log_that_explains_a_crash(kube_cluster, k8s, real_ns, tmp_path):
+    """docs/rbac.yml's pods/log rule is what lets the reason quote the log; without it the reason says so."""
+    from conftest import Runner
+    from test_reliability import allowed, rbac_objects, token_kubeconfig
+
+    core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
+    documents = {d["kind"]: d for d in rbac_objects(real_ns)}
+    user = f"system:serviceaccount:{real_ns}:triton-deployer"
+    core.create_namespaced_service_account(real_ns, documents["ServiceAccount"])
+    rbac.create_namespaced_role(real_ns, documents["Role"])
+    rbac.create_namespaced_role_binding(real_ns, documents["RoleBinding"])
+    rbac.create_cluster_role(documents["ClusterRole"])
+    rbac.create_cluster_role_binding(documents["ClusterRoleBinding"])
+    try:
+        wait_for(lambda: allowed(k8s, user, real_ns, "get", "", "pods/log"), 30, "the Role to apply")
+        token = core.create_namespaced_service_account_token(
+            "triton-deployer", real_ns, {"spec": {"expirationSeconds": 900}}
+        ).status.token
+        deployer = Runner(token_kubeconfig(kube_cluster.kubeconfig, token, tmp_path / "deployer"), tmp_path)
+        repository = model_repository(tmp_path, owner=None)
+        repository.chmod(0o700)
+
+        quoted, _ = release(deployer, real_ns, "rbac", repository)
+        assert quoted.get("failed") and "new pods keep crashing" in quoted["msg"], quoted["msg"]
+        assert f"failed to open directory {repository}" in quoted["msg"], quoted["msg"]
+
+        role = documents["Role"]
+        role["rules"] = [r for r in role["rules"] if r["resources"] != ["pods/log"]]
+        rbac.replace_namespaced_role("triton-deployer", real_ns, role)
+        wait_for(lambda: not allowed(k8s, user, real_ns, "get", "", "pods/log"), 30, "pods/log to go")
+        # The same release again: nothing to write, the crash loop is seen at once, its log is not readable.
+        unquoted, elapsed = release(deployer, real_ns, "rbac", repository)
+        assert unquoted.get("failed") and "new pods keep crashing" in unquoted["msg"], unquoted["msg"]
+        assert unquoted["changed"] is False and elapsed < 60, (unquoted.get("changed"), elapsed)
+        assert "its log cannot be read" in unquoted["msg"] and "needs get on pods/log" in unquoted["msg"], unquoted[
+            "msg"
+        ]
+        assert "failed to open directory" not in unquoted["msg"]
+        assert re.search(r"exited with code 1 \(Error\)", unquoted["msg"]), unquoted["msg"]  # the state still says
+    finally:
+        rbac.delete_cluster_role_binding(f"triton-deployer-{real_ns}")
+        rbac.delete_cluster_role(f"triton-deployer-{real_ns}")
+
+
 # -- 3. the rendered flags, as the real binary takes them ---------------------------------------------------------
 
 
