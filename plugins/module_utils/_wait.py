@@ -224,7 +224,7 @@ def _restarted_while_running(pod: dict[str, Any]) -> bool:
     """Whether a container runs again after an exit: its status says how it ended, not why (its events do)."""
     return any(
         "running" in (c.get("state") or {}) and (c.get("lastState") or {}).get("terminated")
-        for c, _ in _containers(pod)
+        for c, _kind in _containers(pod)
     )
 
 
@@ -480,7 +480,7 @@ class RolloutWatcher:
                 ).items
                 for event in sorted((to_dict(e) for e in events), key=_event_time)[-2:]:
                     found.append(f"pod {pod['metadata']['name']}: {event.get('reason')}: {event.get('message')}")
-            if logs_read < LOG_PODS and any(last_termination(c) for c, _ in _containers(pod)):
+            if logs_read < LOG_PODS and any(last_termination(c) for c, _kind in _containers(pod)):
                 # A container that exited says why in its log: Triton prints the error before it exits.
                 logs = self._log_reasons(pod)
                 logs_read += bool(logs)

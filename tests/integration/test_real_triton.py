@@ -229,7 +229,7 @@ def real_ns(k8s):
 
 def test_repository_owned_by_1000_is_read_by_a_server_running_as_1000(runner, k8s, real_ns, tmp_path):
     repository = model_repository(tmp_path, models=("add_sub", "identity"))
-    result, _ = release(runner, real_ns, "own", repository)
+    result, _seconds = release(runner, real_ns, "own", repository)
     assert not result.get("failed"), result.get("msg")
     assert result["rollout"]["complete"] is True
 
@@ -291,7 +291,7 @@ def test_the_documented_role_can_read_the_log_that_explains_a_crash(kube_cluster
         repository = model_repository(tmp_path, owner=None)
         repository.chmod(0o700)
 
-        quoted, _ = release(deployer, real_ns, "rbac", repository)
+        quoted, _seconds = release(deployer, real_ns, "rbac", repository)
         assert quoted.get("failed") and "new pods keep crashing" in quoted["msg"], quoted["msg"]
         assert f"failed to open directory {repository}" in quoted["msg"], quoted["msg"]
 
@@ -319,7 +319,7 @@ def test_the_documented_role_can_read_the_log_that_explains_a_crash(kube_cluster
 def test_mode_none_with_extra_server_args(runner, real_ns, tmp_path):
     repository = model_repository(tmp_path, models=("add_sub", "identity"))
     server_id = f"it-real-{uuid.uuid4().hex[:6]}"
-    result, _ = release(
+    result, _seconds = release(
         runner, real_ns, "none", repository, model_control_mode="none", server_args=[f"--id={server_id}"]
     )
     assert not result.get("failed"), result.get("msg")
@@ -334,7 +334,9 @@ def test_mode_none_with_extra_server_args(runner, real_ns, tmp_path):
 
 def test_mode_explicit_loads_only_load_models(runner, real_ns, tmp_path):
     repository = model_repository(tmp_path, models=("add_sub", "identity"))
-    result, _ = release(runner, real_ns, "expl", repository, model_control_mode="explicit", load_models=["add_sub"])
+    result, _seconds = release(
+        runner, real_ns, "expl", repository, model_control_mode="explicit", load_models=["add_sub"]
+    )
     assert not result.get("failed"), result.get("msg")
     port = http_port(result)
     assert repository_index(port) == {"add_sub": "READY", "identity": ""}
@@ -347,7 +349,7 @@ def test_mode_explicit_loads_only_load_models(runner, real_ns, tmp_path):
 
 def test_mode_poll_picks_up_a_model_added_later(runner, real_ns, tmp_path):
     repository = model_repository(tmp_path, models=("add_sub",))
-    result, _ = release(runner, real_ns, "poll", repository, model_control_mode="poll", repository_poll_secs=2)
+    result, _seconds = release(runner, real_ns, "poll", repository, model_control_mode="poll", repository_poll_secs=2)
     assert not result.get("failed"), result.get("msg")
     port = http_port(result)
     assert repository_index(port) == {"add_sub": "READY"}
@@ -378,7 +380,7 @@ def test_unknown_server_flag_fails_the_rollout_with_the_servers_message(runner, 
 
 def test_probes_pass_on_a_healthy_server(runner, k8s, real_ns, tmp_path):
     repository = model_repository(tmp_path)
-    result, _ = release(runner, real_ns, "healthy", repository)
+    result, _seconds = release(runner, real_ns, "healthy", repository)
     assert not result.get("failed"), result.get("msg")
     pod = the_pod(k8s, real_ns, "healthy")
     triton = pod.spec.containers[0]
@@ -436,7 +438,7 @@ def test_a_60s_model_load_is_not_killed_by_the_default_probes(runner, k8s, real_
 
 def test_dev_shm_has_the_configured_size(runner, k8s, kube_cluster, real_ns, tmp_path):
     repository = model_repository(tmp_path)
-    result, _ = release(runner, real_ns, "shm", repository, shm_size="320Mi")
+    result, _seconds = release(runner, real_ns, "shm", repository, shm_size="320Mi")
     assert not result.get("failed"), result.get("msg")
     pod = the_pod(k8s, real_ns, "shm")
     size = kubectl(
@@ -460,13 +462,13 @@ def test_dev_shm_has_the_configured_size(runner, k8s, kube_cluster, real_ns, tmp
 
 def test_rerun_is_unchanged_and_absent_stops_the_server(runner, k8s, real_ns, tmp_path):
     repository = model_repository(tmp_path)
-    first, _ = release(runner, real_ns, "life", repository)
+    first, _seconds = release(runner, real_ns, "life", repository)
     assert not first.get("failed"), first.get("msg")
     pod = the_pod(k8s, real_ns, "life")
     servers = tritonserver_processes(container_id(pod))
     assert len(servers) == 1, servers
 
-    again, _ = release(runner, real_ns, "life", repository)
+    again, _seconds = release(runner, real_ns, "life", repository)
     assert again["changed"] is False, again["actions"]
     assert set(again["actions"].values()) == {"unchanged"}
     assert tritonserver_processes(container_id(pod)) == servers  # same process: nothing restarted
