@@ -41,23 +41,25 @@ test-steps: lint unit lifecycle cluster-up
 	@$(MAKE) --no-print-directory -j2 lane-cluster-wide lane-isolated
 
 # Two lanes side by side on the shared cluster, each running its steps in order, each line prefixed by its lane:
-# they mostly wait (on rollouts, on Triton loading models), so two of them fill the two cores better than one.
-# Everything that changes cluster-wide objects (the device plugin DaemonSet in kube-system, node labels: the role
-# tests, the collection build test, molecule) is in the first lane; the second holds the tests confined to their
-# own namespaces (module, real Triton, cluster tool) and sanity.
+# the tests mostly wait (on rollouts, on Triton loading models, on pods shutting down), so several at once fill
+# the two cores better than one. Everything that changes cluster-wide objects (the device plugin DaemonSet in
+# kube-system, node labels: the role tests, the collection build test, molecule) is in the first lane, one after
+# the other, with sanity; the second runs the tests confined to their own namespaces (module, real Triton,
+# cluster tool) two test files at a time (pytest-xdist).
 lane = set -o pipefail; $(2) 2>&1 | sed -u 's/^/[$(1)] /'
 
 lane-cluster-wide: venv cluster-up
-	@$(call lane,cluster-wide,$(MAKE) --no-print-directory integration-cluster-wide molecule)
+	@$(call lane,cluster-wide,$(MAKE) --no-print-directory integration-cluster-wide molecule sanity)
 
 lane-isolated: venv cluster-up
-	@$(call lane,isolated,$(MAKE) --no-print-directory integration-isolated sanity)
+	@$(call lane,isolated,$(MAKE) --no-print-directory integration-isolated)
 
 integration-cluster-wide: venv cluster-up
 	LOCALCLUSTER_KEEP=1 $(BIN)/python -m pytest tests/integration tools/localcluster/tests -m "integration and cluster_wide"
 
 integration-isolated: venv cluster-up
-	LOCALCLUSTER_KEEP=1 $(BIN)/python -m pytest tests/integration tools/localcluster/tests -m "integration and not cluster_wide"
+	LOCALCLUSTER_KEEP=1 $(BIN)/python -m pytest tests/integration tools/localcluster/tests -m "integration and not cluster_wide" \
+		-n 2 --dist loadfile
 
 lint: venv  ## ruff, yamllint, ansible-lint (profile production), mypy on module_utils
 	$(BIN)/ruff check .

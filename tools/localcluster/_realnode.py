@@ -42,7 +42,9 @@ POD_SUBNET = "198.18.1.0/24"
 POD_GATEWAY = "198.18.1.1"
 CLUSTER_CIDR = "198.18.0.0/16"  # real and simulated pod addresses (kube-proxy's notion of "inside")
 BLOCK = "198.18.0.0/15"  # every address the cluster assigns
-GPUS = 4  # nvidia.com/gpu advertised as an extended resource: no device, the CPU Triton needs none
+# nvidia.com/gpu advertised as an extended resource (no device: the CPU Triton needs none); as many as a simulated
+# GPU node has, since several test releases share the node
+GPUS = 8
 GPU_PRODUCT = "CPU-only-real-node"
 CNI_BIN_DIR = "/usr/lib/cni"
 COMPONENTS = ("containerd", "kubelet", "kube-proxy")
