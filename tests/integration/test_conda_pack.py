@@ -44,6 +44,7 @@ from kubernetes import client
 
 from tools.localcluster import _images, _realnode, _state
 from tools.localcluster import _versions as localcluster_versions
+from tools.localcluster.pytest_fixture import wait_for
 
 BIN = Path(sys.executable).parent
 NODE = {
@@ -114,17 +115,6 @@ def build_packed_env(work: Path, out: Path) -> None:
 def chown_tree(root: Path) -> None:
     for path in [root, *root.rglob("*")]:
         os.chown(path, TRITON_UID, TRITON_UID, follow_symlinks=False)
-
-
-def wait_for(what: str, probe: Any, timeout: float, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:

@@ -18,10 +18,12 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from kubernetes import client
+
+from tools.localcluster.pytest_fixture import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_MODELS = REPO / "playbooks/files/example-models"
@@ -45,18 +47,6 @@ ADD_SUB_REQUEST = {
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll ``condition`` until it returns something true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def http(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -221,7 +211,7 @@ def real_ns(k8s):
     core.create_namespace({"metadata": {"name": name}})
     yield name
     core.delete_namespace(name)
-    wait_for(lambda: not core.list_namespaced_pod(name).items, 180, f"the pods of {name} to be gone", interval=0.5)
+    wait_for(f"the pods of {name} to be gone", lambda: not core.list_namespaced_pod(name).items, 180)
 
 
 # -- 1. the hostPath repository, read by uid 1000 -----------------------------------------------------------------
@@ -283,7 +273,7 @@ def test_the_documented_role_can_read_the_log_that_explains_a_crash(kube_cluster
     rbac.create_cluster_role(documents["ClusterRole"])
     rbac.create_cluster_role_binding(documents["ClusterRoleBinding"])
     try:
-        wait_for(lambda: allowed(k8s, user, real_ns, "get", "", "pods/log"), 30, "the Role to apply")
+        wait_for("the Role to apply", lambda: allowed(k8s, user, real_ns, "get", "", "pods/log"), 30)
         token = core.create_namespaced_service_account_token(
             "triton-deployer", real_ns, {"spec": {"expirationSeconds": 900}}
         ).status.token
@@ -298,7 +288,7 @@ def test_the_documented_role_can_read_the_log_that_explains_a_crash(kube_cluster
         role = documents["Role"]
         role["rules"] = [r for r in role["rules"] if r["resources"] != ["pods/log"]]
         rbac.replace_namespaced_role("triton-deployer", real_ns, role)
-        wait_for(lambda: not allowed(k8s, user, real_ns, "get", "", "pods/log"), 30, "pods/log to go")
+        wait_for("pods/log to go", lambda: not allowed(k8s, user, real_ns, "get", "", "pods/log"), 30)
         # The same release again: nothing to write, the crash loop is seen at once, its log is not readable.
         unquoted, elapsed = release(deployer, real_ns, "rbac", repository)
         assert unquoted.get("failed") and "new pods keep crashing" in unquoted["msg"], unquoted["msg"]
@@ -359,7 +349,7 @@ def test_mode_poll_picks_up_a_model_added_later(runner, real_ns, tmp_path):
     config = late / "config.pbtxt"
     config.write_text(config.read_text().replace('name: "identity"', 'name: "identity_late"'))
     chown_tree(late, SERVER_UID)
-    wait_for(lambda: repository_index(port).get("identity_late") == "READY", 60, "the poll to load identity_late", 1)
+    wait_for("the poll to load identity_late", lambda: repository_index(port).get("identity_late") == "READY", 60, 1)
 
 
 def test_unknown_server_flag_fails_the_rollout_with_the_servers_message(runner, real_ns, tmp_path):
@@ -387,9 +377,9 @@ def test_probes_pass_on_a_healthy_server(runner, k8s, real_ns, tmp_path):
     assert triton.startup_probe and triton.liveness_probe and triton.readiness_probe
     # The kubelet ran each probe against the real server and counted successes (liveness starts after startup).
     counts = wait_for(
+        "a successful liveness probe",
         lambda: (c := probe_counts(k8s, real_ns, pod.metadata.name)).get(("Liveness", "successful")) and c,
         40,
-        "a successful liveness probe",
         1,
     )
     for probe in ("Startup", "Readiness", "Liveness"):

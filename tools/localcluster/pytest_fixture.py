@@ -18,16 +18,33 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from . import _versions as v
 
 CLI = Path(__file__).resolve().parent / "localcluster.py"
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0, interval: float = 0.5) -> T:
+    """Poll ``probe`` until it returns something truthy and return it; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
 KUBECONFIG_VARS = ("KUBECONFIG", "K8S_AUTH_KUBECONFIG")
 
 

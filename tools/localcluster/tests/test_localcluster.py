@@ -6,9 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +16,7 @@ import yaml
 
 from tools.localcluster import _build, _certs, _cli, _cluster, _components, _kubeconfig, _nodes, _ports, _procs, _state
 from tools.localcluster import _versions as v
-from tools.localcluster.pytest_fixture import CLI, KubeCluster, kubeconfig_from
+from tools.localcluster.pytest_fixture import CLI, KubeCluster, kubeconfig_from, wait_for
 
 T = TypeVar("T")
 
@@ -377,18 +376,6 @@ def test_stop_leaves_unrelated_processes_alone(tmp_path: Path) -> None:
 # --- integration: the issue's "Done when" ---------------------------------------------------------------------
 
 integration = pytest.mark.integration
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0, interval: float = 0.5) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

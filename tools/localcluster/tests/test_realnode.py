@@ -12,17 +12,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from tools.localcluster import _certs, _components, _images, _realnode, _state
-from tools.localcluster.pytest_fixture import CLI, KubeCluster
+from tools.localcluster.pytest_fixture import CLI, KubeCluster, wait_for
 
 T = TypeVar("T")
 BLOCK = ipaddress.ip_network(_realnode.BLOCK)
@@ -113,17 +112,6 @@ def test_containerd_pulls_through_a_closed_local_port(tmp_path: Path) -> None:
 # --- the session's real node -------------------------------------------------------------------------------
 
 integration = pytest.mark.integration
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0, interval: float = 0.5) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")
