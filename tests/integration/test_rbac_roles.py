@@ -19,8 +19,10 @@ import pytest
 import yaml
 from conftest import REPO
 from kubernetes import client
-from test_reliability import allowed, token_kubeconfig, wait_for
+from test_reliability import allowed, token_kubeconfig
 from test_roles import Playbooks
+
+from tools.localcluster.pytest_fixture import wait_for
 
 # Labels the GPU nodes and creates a RuntimeClass: make test runs this beside no other cluster-wide test.
 pytestmark = [pytest.mark.integration, pytest.mark.cluster_wide]
@@ -103,8 +105,8 @@ def test_device_plugin_and_node_label_with_the_documented_rbac_only(kube_cluster
     rbac.create_cluster_role(documents["ClusterRole"])
     rbac.create_cluster_role_binding(documents["ClusterRoleBinding"])
     try:
-        wait_for(lambda: allowed(k8s, user, namespace, "create", "apps", "daemonsets"), what="the Role to apply")
-        wait_for(lambda: allowed(k8s, user, "", "patch", "", "nodes"), what="the ClusterRole to apply")
+        wait_for("the Role to apply", lambda: allowed(k8s, user, namespace, "create", "apps", "daemonsets"), timeout=30)
+        wait_for("the ClusterRole to apply", lambda: allowed(k8s, user, "", "patch", "", "nodes"), timeout=30)
         assert not allowed(k8s, user, namespace, "list", "", "pods")  # not more than documented
         assert not allowed(k8s, user, "kube-system", "create", "apps", "daemonsets")
         token = core.create_namespaced_service_account_token(
@@ -148,7 +150,7 @@ def test_device_plugin_and_node_label_with_the_documented_rbac_only(kube_cluster
             else:
                 rbac.replace_cluster_role(cluster_role, narrower)
                 where = ""
-            wait_for(lambda: not allowed(k8s, user, where, verb, group, resource), what=f"{verb} to go")  # noqa: B023
+            wait_for(f"{verb} to go", lambda: not allowed(k8s, user, where, verb, group, resource), timeout=30)  # noqa: B023
             refused = run()
             assert refused.rc != 0, refused
             named = f'cannot {verb} resource "{resource}" in API group "{group}" {scope}'
@@ -159,7 +161,7 @@ def test_device_plugin_and_node_label_with_the_documented_rbac_only(kube_cluster
                 rbac.replace_namespaced_role(narrower["metadata"]["name"], namespace, documents["Role"])
             else:
                 rbac.replace_cluster_role(cluster_role, documents["ClusterRole"])
-            wait_for(lambda: allowed(k8s, user, where, verb, group, resource), what=f"{verb} to come back")  # noqa: B023
+            wait_for(f"{verb} back", lambda: allowed(k8s, user, where, verb, group, resource), timeout=30)  # noqa: B023
             assert run(**absent).rc == 0
     finally:
         rbac.delete_cluster_role_binding(documents["ClusterRoleBinding"]["metadata"]["name"])
