@@ -14,7 +14,7 @@ description:
   - Deletes the namespace (the API server then deletes everything in it) and watches until it no longer exists.
   - Test-only: the scenarios' C(destroy.yml) uses it so that each scenario starts from an empty namespace.
   - Refuses a namespace whose name does not start with O(required_prefix), so that a typo cannot delete
-    someone else's namespace.
+    a namespace that is not a scenario's.
 author:
   - inference.triton maintainers
 attributes:

@@ -1,4 +1,4 @@
-"""Tests of tools/localcluster: pure helpers first, then the issue's "Done when" against the real cluster."""
+"""Tests of tools/localcluster: pure helpers first, then the cluster's promises checked against the real cluster."""
 
 from __future__ import annotations
 
@@ -373,7 +373,7 @@ def test_stop_leaves_unrelated_processes_alone(tmp_path: Path) -> None:
         proc.wait()
 
 
-# --- integration: the issue's "Done when" ---------------------------------------------------------------------
+# --- integration: the cluster's promises ---------------------------------------------------------------------------
 
 integration = pytest.mark.integration
 
