@@ -125,13 +125,17 @@ def _masked_pair(match: re.Match[str]) -> str:
 def _one_line(text: str, width: int = LOG_LINE_WIDTH) -> str:
     """A log line fit for a message: no control characters, secrets masked, at most ``width`` characters.
 
-    A glog line keeps its severity and source but not its date, time and thread (room for the message).
+    A glog line keeps its severity and source but not its date, time and thread (room for the message). A longer
+    line loses its middle, not its end: Triton puts the cause last ("... failed to open directory <path>").
     """
     glog = _GLOG.match(text)
     if glog:
         text = f"{glog.group(1)} {text[glog.end() :]}"
     text = redact("".join(ch if ch.isprintable() else " " for ch in text.rstrip()))
-    return text if len(text) <= width else text[: width - 3] + "..."
+    if len(text) <= width:
+        return text
+    head = (width - 5) // 2
+    return f"{text[:head]} ... {text[-(width - 5 - head) :]}"
 
 
 def _is_error_line(line: str) -> bool:

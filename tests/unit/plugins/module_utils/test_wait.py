@@ -166,11 +166,20 @@ def test_log_excerpt_without_errors_is_the_tail_without_blank_lines_and_table_bo
     assert log_excerpt("") == []
 
 
+def test_a_long_log_line_keeps_its_end_where_triton_puts_the_cause():
+    path = "/tmp/pytest-of-root/pytest-63/popen-gw0/test_unreadable_repository_fai0/models"
+    line = f"E1130 04:33:21.157757 1 model_repository_manager.cc:1460] \"Poll failed for model directory '{path}'"
+    (quoted,) = log_excerpt(f'{line}: failed to open directory {path}"')
+    assert len(quoted) == LOG_LINE_WIDTH
+    assert quoted.startswith('E model_repository_manager.cc:1460] "Poll failed')
+    assert quoted.endswith(f'failed to open directory {path}"')
+
+
 def test_log_excerpt_keeps_the_first_and_last_errors_and_bounds_every_line():
     text = "\n".join(f"error: number {i} " + "x" * 500 for i in range(10))
     lines = log_excerpt(text, errors=4)
     assert [line.split()[2] for line in lines] == ["0", "1", "8", "9"]
-    assert all(len(line) == LOG_LINE_WIDTH and line.endswith("...") for line in lines)
+    assert all(len(line) == LOG_LINE_WIDTH and " ... " in line and line.endswith("x") for line in lines)
     assert log_excerpt("error: bell \x07 and \x1b[31mcolour") == ["error: bell   and  [31mcolour"]
 
 
