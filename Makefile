@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test test-steps lint unit lifecycle integration molecule sanity build-collection bench \
-	lane-cluster-wide lane-isolated integration-cluster-wide integration-isolated
+	lane-checks lane-lifecycle lane-cluster-wide lane-isolated integration-cluster-wide integration-isolated
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -37,22 +37,32 @@ test: venv  ## Run every test: lint, unit, integration, molecule, sanity
 	if [ $$rc = 0 ]; then echo "make test: all steps passed"; else echo "make test: FAILED (exit $$rc)"; fi; \
 	exit $$rc
 
-test-steps: lint unit lifecycle cluster-up
+test-steps:
+	@$(MAKE) --no-print-directory -j2 lane-checks lane-lifecycle
+	@$(MAKE) --no-print-directory cluster-up
 	@$(MAKE) --no-print-directory -j2 lane-cluster-wide lane-isolated
 
-# Two lanes side by side on the shared cluster, each running its steps in order, each line prefixed by its lane:
-# the tests mostly wait (on rollouts, on Triton loading models, on pods shutting down), so several at once fill
-# the two cores better than one. Everything that changes cluster-wide objects (the device plugin DaemonSet in
-# kube-system, node labels: the role tests, the collection build test, molecule) is in the first lane, one after
-# the other, with sanity; the second runs the tests confined to their own namespaces (module, real Triton,
-# cluster tool) two test files at a time (pytest-xdist).
-lane = set -o pipefail; $(2) 2>&1 | sed -u 's/^/[$(1)] /'
+# Steps run in lanes, two side by side, each lane's steps one after the other, each line prefixed by its lane: the
+# tests mostly wait (on rollouts, on Triton loading models, on pods shutting down), so two lanes fill the two cores
+# better than one. First lint and unit tests beside the real node's lifecycle test (its own cluster, before the
+# shared one starts). Then, on the shared cluster, everything that changes cluster-wide objects (the device plugin
+# DaemonSet in kube-system, node labels: the role tests, the collection build test, molecule) in one lane, and the
+# tests confined to their own namespaces (module, real Triton, cluster tool; two test files at a time with
+# pytest-xdist) followed by sanity in the other.
+lane = set -o pipefail; ($(2)) 2>&1 | sed -u 's/^/[$(1)] /'
+step = $(MAKE) --no-print-directory $(1)
+
+lane-checks: venv
+	@$(call lane,checks,$(call step,lint) && $(call step,unit))
+
+lane-lifecycle: venv
+	@$(call lane,lifecycle,$(call step,lifecycle))
 
 lane-cluster-wide: venv cluster-up
-	@$(call lane,cluster-wide,$(MAKE) --no-print-directory integration-cluster-wide molecule sanity)
+	@$(call lane,cluster-wide,$(call step,integration-cluster-wide) && $(call step,molecule))
 
 lane-isolated: venv cluster-up
-	@$(call lane,isolated,$(MAKE) --no-print-directory integration-isolated)
+	@$(call lane,isolated,$(call step,integration-isolated) && $(call step,sanity))
 
 integration-cluster-wide: venv cluster-up
 	LOCALCLUSTER_KEEP=1 $(BIN)/python -m pytest tests/integration tools/localcluster/tests -m "integration and cluster_wide"
