@@ -82,7 +82,7 @@ unit: venv  ## Unit tests (no cluster)
 	$(BIN)/python -m pytest tests/unit tools/localcluster/tests -m "not integration and not lifecycle"
 
 # One real node per machine: this runs before the shared cluster starts (skipped while another real node runs).
-lifecycle: venv  ## A cluster with a real node of its own: up, a pod serving, down, and nothing left on the machine
+lifecycle: venv cluster-build  ## A cluster with a real node of its own: up, a pod serving, down, and nothing left on the machine
 	$(BIN)/python -m pytest tools/localcluster/tests -m lifecycle
 
 integration: venv cluster-up  ## Integration tests on the local control plane
@@ -114,7 +114,7 @@ LOCALCLUSTER ?= python3 tools/localcluster/localcluster.py
 
 .PHONY: cluster-build cluster-up cluster-down cluster-status
 
-cluster-build:  ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (cached by version)
+cluster-build:  ## Build the cluster's binaries and the real node's images (cached by version and content)
 	$(LOCALCLUSTER) build $(CLUSTER_ARGS)
 
 cluster-up:  ## Start the cluster (builds first if needed); the last line printed is KUBECONFIG=<path>

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import _build, _cluster, _nodes, _ports, _realnode
+from . import _build, _cluster, _images, _nodes, _ports, _realnode
 from . import _versions as v
 from ._errors import LocalClusterError
 from ._kubeapi import ApiError
@@ -102,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"folder for certificates, logs, etcd data and the kubeconfig (default: {v.DEFAULT_STATE_DIR})",
     )
 
-    build = sub.add_parser("build", help=f"build the binaries into {v.cache_root()} (skipped when present)")
+    build = sub.add_parser(
+        "build",
+        help=f"build the binaries and, as root, the real node's images into {v.cache_root()} (skipped when present)",
+    )
     build.add_argument("--force", action="store_true", help="rebuild even when the binaries are present")
 
     up = sub.add_parser("up", parents=[state], help="start the cluster (builds first if needed); idempotent")
@@ -133,6 +136,11 @@ def node_spec(args: argparse.Namespace) -> _nodes.NodeSpec:
 def run(args: argparse.Namespace) -> int:
     if args.command == "build":
         _build.build(force=args.force)
+        if _realnode.unavailable_reason():
+            print(f"[build] no images for the real node: {_realnode.unavailable_reason()}", file=sys.stderr)
+        else:
+            _realnode.ensure_packages()
+            _images.build_images(force=args.force)
         return 0
     if args.command == "up":
         ports = {name: getattr(args, f"port_{name}") for name in PORT_FLAGS}
