@@ -53,16 +53,16 @@ lane = set -o pipefail; ($(2)) 2>&1 | sed -u 's/^/[$(1)] /'
 step = $(MAKE) --no-print-directory $(1)
 
 lane-checks: venv
-	@$(call lane,checks,$(call step,lint) && $(call step,unit))
+	@+$(call lane,checks,$(call step,lint) && $(call step,unit))
 
 lane-lifecycle: venv
-	@$(call lane,lifecycle,$(call step,lifecycle))
+	@+$(call lane,lifecycle,$(call step,lifecycle))
 
 lane-cluster-wide: venv cluster-up
-	@$(call lane,cluster-wide,$(call step,integration-cluster-wide) && $(call step,molecule))
+	@+$(call lane,cluster-wide,$(call step,integration-cluster-wide) && $(call step,molecule))
 
 lane-isolated: venv cluster-up
-	@$(call lane,isolated,$(call step,integration-isolated) && $(call step,sanity))
+	@+$(call lane,isolated,$(call step,integration-isolated) && $(call step,sanity))
 
 integration-cluster-wide: venv cluster-up
 	LOCALCLUSTER_KEEP=1 $(BIN)/python -m pytest tests/integration tools/localcluster/tests -m "integration and cluster_wide"
