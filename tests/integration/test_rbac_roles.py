@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import REPO
 from kubernetes import client
-from test_reliability import allowed, token_kubeconfig
+from rbac_docs import allowed, rbac_objects, token_kubeconfig
 from test_roles import Playbooks
 
 from tools.localcluster.pytest_fixture import wait_for
@@ -29,22 +29,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster_wide]
 
 GPU_NODES = ("gpu-node-0", "gpu-node-1")
 PLUGIN = "it-plugin"
-
-
-def rbac_objects(namespace: str) -> dict[str, dict[str, Any]]:
-    """docs/rbac-device-plugin.yml for this namespace, by kind; cluster-scoped names carry the namespace."""
-    documents = yaml.safe_load((REPO / "docs/rbac-device-plugin.yml").read_text())["items"]
-    for doc in documents:
-        meta = doc["metadata"]
-        if "namespace" in meta:
-            meta["namespace"] = namespace
-        else:
-            meta["name"] = f"{meta['name']}-{namespace}"
-        if doc["kind"] == "ClusterRoleBinding":
-            doc["roleRef"]["name"] = f"{doc['roleRef']['name']}-{namespace}"
-        for subject in doc.get("subjects", []):
-            subject["namespace"] = namespace
-    return {doc["kind"]: doc for doc in documents}
 
 
 def without(role: dict[str, Any], group: str, resource: str, verb: str) -> dict[str, Any]:
@@ -80,7 +64,7 @@ def plugin_objects(k8s, namespace: str, runtime_class: str) -> set[str]:
 
 def test_device_plugin_and_node_label_with_the_documented_rbac_only(kube_cluster, k8s, namespace, tmp_path):
     core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
-    documents = rbac_objects(namespace)
+    documents = {d["kind"]: d for d in rbac_objects("docs/rbac-device-plugin.yml", namespace)}
     user = f"system:serviceaccount:{namespace}:triton-deployer"
     plugin_label = f"inference.triton/it-gpu-{namespace}"
     model_label = f"inference.triton/it-models-{namespace}"

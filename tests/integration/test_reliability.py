@@ -10,14 +10,13 @@ import copy
 import json
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from conftest import REPO, Runner, free_node_port
+from conftest import Runner, free_node_port
 from faultproxy import FaultProxy
 from kubernetes import client
+from rbac_docs import allowed, rbac_objects, token_kubeconfig
 
 APPLY = "PATCH"
 
@@ -267,58 +266,9 @@ def test_two_runs_of_one_release_at_once_converge(via_proxy, proxy, runner, k8s,
 # -- 4. least privilege -------------------------------------------------------------------------------------------
 
 
-def rbac_objects(namespace: str) -> list[dict[str, Any]]:
-    """docs/rbac.yml for this namespace; cluster-scoped names carry the namespace so that tests do not collide."""
-    documents = yaml.safe_load((REPO / "docs/rbac.yml").read_text())["items"]
-    for doc in documents:
-        meta = doc["metadata"]
-        if "namespace" in meta:
-            meta["namespace"] = namespace
-        else:
-            meta["name"] = f"triton-deployer-{namespace}"
-        if doc["kind"] == "ClusterRoleBinding":
-            doc["roleRef"]["name"] = f"triton-deployer-{namespace}"
-        for subject in doc.get("subjects", []):
-            subject["namespace"] = namespace
-    return documents
-
-
-def allowed(k8s, user: str, namespace: str, verb: str, group: str, resource: str) -> bool:
-    review = client.AuthorizationV1Api(k8s).create_subject_access_review(
-        {
-            "spec": {
-                "user": user,
-                "groups": ["system:serviceaccounts", "system:authenticated"],
-                "resourceAttributes": {"namespace": namespace, "verb": verb, "group": group, "resource": resource},
-            }
-        }
-    )
-    return bool(review.status.allowed)
-
-
-def token_kubeconfig(real: str, token: str, target: Path) -> str:
-    """A kubeconfig for the real API server that authenticates with ``token`` only (no client certificate)."""
-    config = yaml.safe_load(Path(real).read_text())
-    cluster = config["clusters"][0]["cluster"]
-    target.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": cluster}],
-                "users": [{"name": "deployer", "user": {"token": token}}],
-                "contexts": [{"name": "deployer", "context": {"cluster": "c", "user": "deployer"}}],
-                "current-context": "deployer",
-            }
-        )
-    )
-    target.chmod(0o600)
-    return str(target)
-
-
 def test_least_privilege_deploy(kube_cluster, k8s, namespace, tmp_path):
     core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
-    documents = {d["kind"]: d for d in rbac_objects(namespace)}
+    documents = {d["kind"]: d for d in rbac_objects("docs/rbac.yml", namespace)}
     user = f"system:serviceaccount:{namespace}:triton-deployer"
     core.create_namespaced_service_account(namespace, documents["ServiceAccount"])
     rbac.create_namespaced_role(namespace, documents["Role"])
