@@ -34,6 +34,16 @@ def rbac_objects(path: str, namespace: str) -> list[dict[str, Any]]:
     return documents
 
 
+def create_rbac(k8s, documents: dict[str, dict[str, Any]], namespace: str) -> None:
+    """Create the ServiceAccount, Role, RoleBinding, ClusterRole and ClusterRoleBinding of one RBAC file."""
+    core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
+    core.create_namespaced_service_account(namespace, documents["ServiceAccount"])
+    rbac.create_namespaced_role(namespace, documents["Role"])
+    rbac.create_namespaced_role_binding(namespace, documents["RoleBinding"])
+    rbac.create_cluster_role(documents["ClusterRole"])
+    rbac.create_cluster_role_binding(documents["ClusterRoleBinding"])
+
+
 def allowed(k8s, user: str, namespace: str, verb: str, group: str, resource: str) -> bool:
     review = client.AuthorizationV1Api(k8s).create_subject_access_review(
         {

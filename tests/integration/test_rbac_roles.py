@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import REPO
 from kubernetes import client
-from rbac_docs import allowed, rbac_objects, token_kubeconfig
+from rbac_docs import allowed, create_rbac, rbac_objects, token_kubeconfig
 from test_roles import Playbooks
 
 from tools.localcluster.pytest_fixture import wait_for
@@ -83,11 +83,7 @@ def test_device_plugin_and_node_label_with_the_documented_rbac_only(kube_cluster
     absent = {"nvidia_device_plugin_state": "absent", "model_repository_state": "absent"}
     cluster_role = documents["ClusterRole"]["metadata"]["name"]
 
-    core.create_namespaced_service_account(namespace, documents["ServiceAccount"])
-    rbac.create_namespaced_role(namespace, documents["Role"])
-    rbac.create_namespaced_role_binding(namespace, documents["RoleBinding"])
-    rbac.create_cluster_role(documents["ClusterRole"])
-    rbac.create_cluster_role_binding(documents["ClusterRoleBinding"])
+    create_rbac(k8s, documents, namespace)
     try:
         wait_for("the Role to apply", lambda: allowed(k8s, user, namespace, "create", "apps", "daemonsets"), timeout=30)
         wait_for("the ClusterRole to apply", lambda: allowed(k8s, user, "", "patch", "", "nodes"), timeout=30)

@@ -262,16 +262,12 @@ def test_unreadable_repository_fails_the_wait_early_with_the_servers_reason(runn
 def test_the_documented_role_can_read_the_log_that_explains_a_crash(kube_cluster, k8s, real_ns, tmp_path):
     """docs/rbac.yml's pods/log rule is what lets the reason quote the log; without it the reason says so."""
     from conftest import Runner
-    from rbac_docs import allowed, rbac_objects, token_kubeconfig
+    from rbac_docs import allowed, create_rbac, rbac_objects, token_kubeconfig
 
     core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
     documents = {d["kind"]: d for d in rbac_objects("docs/rbac.yml", real_ns)}
     user = f"system:serviceaccount:{real_ns}:triton-deployer"
-    core.create_namespaced_service_account(real_ns, documents["ServiceAccount"])
-    rbac.create_namespaced_role(real_ns, documents["Role"])
-    rbac.create_namespaced_role_binding(real_ns, documents["RoleBinding"])
-    rbac.create_cluster_role(documents["ClusterRole"])
-    rbac.create_cluster_role_binding(documents["ClusterRoleBinding"])
+    create_rbac(k8s, documents, real_ns)
     try:
         wait_for("the Role to apply", lambda: allowed(k8s, user, real_ns, "get", "", "pods/log"), 30)
         token = core.create_namespaced_service_account_token(

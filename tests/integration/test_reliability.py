@@ -16,7 +16,7 @@ import pytest
 from conftest import Runner, free_node_port
 from faultproxy import FaultProxy
 from kubernetes import client
-from rbac_docs import allowed, rbac_objects, token_kubeconfig
+from rbac_docs import allowed, create_rbac, rbac_objects, token_kubeconfig
 
 APPLY = "PATCH"
 
@@ -270,11 +270,7 @@ def test_least_privilege_deploy(kube_cluster, k8s, namespace, tmp_path):
     core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
     documents = {d["kind"]: d for d in rbac_objects("docs/rbac.yml", namespace)}
     user = f"system:serviceaccount:{namespace}:triton-deployer"
-    core.create_namespaced_service_account(namespace, documents["ServiceAccount"])
-    rbac.create_namespaced_role(namespace, documents["Role"])
-    rbac.create_namespaced_role_binding(namespace, documents["RoleBinding"])
-    rbac.create_cluster_role(documents["ClusterRole"])
-    rbac.create_cluster_role_binding(documents["ClusterRoleBinding"])
+    create_rbac(k8s, documents, namespace)
     try:
         wait_for(lambda: allowed(k8s, user, namespace, "patch", "apps", "deployments"), what="the Role to apply")
         wait_for(lambda: allowed(k8s, user, "", "list", "", "nodes"), what="the ClusterRole to apply")
