@@ -43,6 +43,8 @@ class NodeSpec:
     cpu: str = "64"
     memory: str = "512Gi"
     pods: str = "110"
+    # Like a real node's disk: pods that request ephemeral storage (Triton's /tmp, its logs) schedule here too.
+    ephemeral_storage: str = "1Ti"
     # extra labels/taints per pool ("gpu" or "cpu")
     labels: dict[str, dict[str, str]] = field(default_factory=lambda: {"gpu": {}, "cpu": {}})
     taints: dict[str, list[Taint]] = field(default_factory=lambda: {"gpu": [], "cpu": []})
@@ -122,7 +124,7 @@ def node_manifest(name: str, spec: NodeSpec) -> dict[str, Any]:
         "kubernetes.io/hostname": name,
         "type": "kwok",
     }
-    resources = {"cpu": spec.cpu, "memory": spec.memory, "pods": spec.pods}
+    resources = {"cpu": spec.cpu, "memory": spec.memory, "pods": spec.pods, "ephemeral-storage": spec.ephemeral_storage}
     if pool == "gpu":
         labels |= {
             "nvidia.com/gpu.present": "true",

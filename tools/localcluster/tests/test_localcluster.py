@@ -119,7 +119,7 @@ def test_gpu_node_manifest() -> None:
     assert labels["kubernetes.io/hostname"] == "gpu-node-1"
     assert labels["kubernetes.io/arch"] == "amd64"
     assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
-    expected = {"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": "4"}
+    expected = {"cpu": "64", "memory": "512Gi", "pods": "110", "ephemeral-storage": "1Ti", "nvidia.com/gpu": "4"}
     assert node["status"]["capacity"] == node["status"]["allocatable"] == expected
     assert "taints" not in node["spec"]  # no kwok taint: DaemonSets must land on simulated nodes
 
