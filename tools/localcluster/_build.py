@@ -1,11 +1,14 @@
-"""Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from the pinned Go modules.
+"""Build etcd, the Kubernetes binaries and kwok from the pinned Go modules; helm only on demand.
 
 Each target builds inside its wrapper module under ``gomod/`` into a versioned folder of the user cache. A stamp
-file is written only after a build succeeded, and a target with a stamp is skipped.
+file is written only after a build succeeded, and a target with a stamp is skipped. helm is no part of the
+cluster: ``build`` and ``up`` never build it; ``build_helm`` (``localcluster.py helm-path``, the pytest fixture
+``helm_binary``) does, for the tests and benchmarks that run the real ``helm``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -79,6 +82,35 @@ def targets() -> list[Target]:
     ]
 
 
+def helm_ldflags(version: str, client_go: str) -> str:
+    """Return the -ldflags of helm's own Makefile: its version, and the Kubernetes version of its client-go.
+
+    ``client_go`` is the client-go module version helm builds with (v0.36.2 -> Kubernetes 1.36): helm reports it as
+    ``.Capabilities.KubeVersion`` to ``helm template`` when no cluster is asked.
+    """
+    minor = client_go.lstrip("v").split(".")[1]
+    flags = ["-s", "-w", f"-X helm.sh/helm/v3/internal/version.version={version}"]
+    flags.append("-X helm.sh/helm/v3/internal/version.gitTreeState=clean")
+    for pkg in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        flags += [f"-X {pkg}.k8sVersionMajor=1", f"-X {pkg}.k8sVersionMinor={minor}"]
+    return " ".join(flags)
+
+
+def helm_target() -> Target:
+    """The on-demand helm target (not in ``targets()``, so neither ``build`` nor ``up`` builds it)."""
+    gomod = v.GOMOD_DIR / "helm"
+    client_go = gomod_pin(gomod / "go.mod", "k8s.io/client-go") or "v0.0.0"
+    return Target(
+        "helm",
+        v.HELM_VERSION,
+        gomod,
+        v.helm_dir(),
+        ("helm.sh/helm/v3/cmd/helm",),
+        ("helm",),
+        ldflags=helm_ldflags(v.HELM_VERSION, client_go),
+    )
+
+
 def is_built(target: Target) -> bool:
     """Tell whether a target's stamp and every one of its binaries are present."""
     if not (target.outdir / STAMP).is_file():
@@ -133,6 +165,17 @@ def gomod_pin(gomod: Path, module: str) -> str | None:
     pattern = re.compile(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", re.MULTILINE)
     match = pattern.search(gomod.read_text())
     return match.group(1) if match else None
+
+
+def check_helm_pin() -> None:
+    """Refuse to build helm when gomod/helm/go.mod and _versions.py disagree."""
+    gomod = v.GOMOD_DIR / "helm" / "go.mod"
+    found = gomod_pin(gomod, "helm.sh/helm/v3")
+    if found != v.HELM_VERSION:
+        raise LocalClusterError(
+            f"{gomod} pins helm.sh/helm/v3 {found} but _versions.py says {v.HELM_VERSION}; bring them in line "
+            f"(go get helm.sh/helm/v3@{v.HELM_VERSION} && go mod tidy in {gomod.parent})."
+        )
 
 
 def check_pins() -> None:
@@ -252,6 +295,22 @@ def build(force: bool = False) -> None:
     for target in todo:
         build_target(go, target)
     print(f"[build] binaries ready in {v.cache_root()}", file=sys.stderr)
+
+
+def build_helm(force: bool = False) -> Path:
+    """Build helm unless its stamp is there (or always with ``force``) and return the binary's path.
+
+    A lock file beside the output folder serialises concurrent callers (two pytest workers, a benchmark), so the
+    second one waits for the first build and then finds the stamp.
+    """
+    target = helm_target()
+    target.outdir.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.outdir.parent / f".{target.outdir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if force or not is_built(target):
+            check_helm_pin()
+            build_target(check_go(), target)
+    return target.outdir / "helm"
 
 
 def kwok_stage_dir() -> Path:

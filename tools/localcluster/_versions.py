@@ -1,8 +1,9 @@
 """Pinned versions and the places derived from them: the one file to edit for a version bump.
 
 Bumping Kubernetes: change KUBERNETES_VERSION here, then run ``tools/localcluster/gen-k8s-gomod.sh <version>``
-to regenerate ``gomod/k8s/go.mod``. etcd and kwok: change the variable, then ``go get <module>@<version>`` and
-``go mod tidy`` inside ``gomod/etcd`` or ``gomod/kwok``. ``build`` refuses to run while a go.mod disagrees.
+to regenerate ``gomod/k8s/go.mod``. etcd, kwok and helm: change the variable, then ``go get <module>@<version>``
+and ``go mod tidy`` inside ``gomod/etcd``, ``gomod/kwok`` or ``gomod/helm``. ``build`` refuses to run while a
+go.mod disagrees.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from pathlib import Path
 KUBERNETES_VERSION = "v1.35.4"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+# helm is no part of the cluster: it is built only on demand, for the tests and benchmarks that compare the
+# collection with the triton-backend chart (`localcluster.py helm-path`). Helm 3: that chart's apiVersion v2.
+HELM_VERSION = "v3.21.4"
 
 # kwok v0.8.0 declares `go 1.26.0`; k8s v1.35 declares `go 1.25.0`.
 GO_MIN_VERSION = (1, 26)
@@ -51,6 +55,10 @@ def etcd_dir() -> Path:
 
 def kwok_dir() -> Path:
     return cache_root() / f"kwok-{KWOK_VERSION}"
+
+
+def helm_dir() -> Path:
+    return cache_root() / f"helm-{HELM_VERSION}"
 
 
 def staging_version(kube_version: str = KUBERNETES_VERSION) -> str:

@@ -1,8 +1,9 @@
-"""Session-scoped pytest fixture ``kube_cluster``: a reachable Kubernetes API for integration tests.
+"""Session-scoped pytest fixtures: ``kube_cluster``, a reachable Kubernetes API for integration tests, and
+``helm_binary``, the path of a real ``helm`` built on demand (no cluster needed).
 
-Use it from a conftest.py::
+Use them from a conftest.py::
 
-    from tools.localcluster.pytest_fixture import kube_cluster  # noqa: F401
+    from tools.localcluster.pytest_fixture import helm_binary, kube_cluster  # noqa: F401
 
 Order of preference:
 1. ``KUBECONFIG`` or ``K8S_AUTH_KUBECONFIG`` names a single kubeconfig file whose API server answers: reuse it
@@ -129,3 +130,20 @@ def kube_cluster() -> Iterator[KubeCluster]:
     finally:
         if not was_running and os.environ.get("LOCALCLUSTER_KEEP") != "1":
             run_cli("down", "--state-dir", state_dir)
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    """The pinned helm (``localcluster.py helm-path``): built into the user cache on first use, then reused.
+
+    ``HELM_BINARY`` names another helm to use instead (nothing is built then).
+    """
+    given = os.environ.get("HELM_BINARY")
+    if given:
+        if not os.access(given, os.X_OK):
+            pytest.fail(f"HELM_BINARY={given} is not an executable file", pytrace=False)
+        return Path(given)
+    code, out, err = run_cli("helm-path")
+    if code != 0:
+        pytest.fail(f"`localcluster.py helm-path` failed (exit {code}):\n{err}", pytrace=False)
+    return Path(out.strip().splitlines()[-1])

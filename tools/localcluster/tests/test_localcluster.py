@@ -33,6 +33,25 @@ def test_wrapper_modules_pin_the_versions_of_versions_py() -> None:
     _build.check_pins()  # raises on any disagreement between gomod/*/go.mod and _versions.py
 
 
+def test_helm_wrapper_pins_the_version_of_versions_py() -> None:
+    _build.check_helm_pin()
+
+
+def test_helm_is_built_on_demand_only() -> None:
+    # `build` and `up` build targets() alone; helm would add minutes to every cold start.
+    assert "helm" not in {t.name for t in _build.targets()}
+    target = _build.helm_target()
+    assert target.packages == ("helm.sh/helm/v3/cmd/helm",)
+    assert target.outdir == v.helm_dir() and target.outdir.name == f"helm-{v.HELM_VERSION}"
+
+
+def test_helm_ldflags_set_its_version_and_the_kubernetes_version_of_its_client_go() -> None:
+    flags = _build.helm_ldflags("v3.21.4", "v0.36.2")
+    assert "-X helm.sh/helm/v3/internal/version.version=v3.21.4" in flags
+    for pkg in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        assert f"-X {pkg}.k8sVersionMajor=1 -X {pkg}.k8sVersionMinor=36" in flags
+
+
 def test_k8s_wrapper_replaces_every_staging_module_with_the_published_version() -> None:
     text = (v.GOMOD_DIR / "k8s" / "go.mod").read_text()
     replaced = {line.split()[0] for line in text.splitlines() if " => " in line}
