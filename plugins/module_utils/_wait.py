@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from ._apply import to_dict
@@ -273,6 +274,121 @@ def pod_problems(pod: dict[str, Any]) -> list[str]:
     return problems
 
 
+# Waiting reasons of a container the kubelet is still preparing (pulling its image among other things).
+_PREPARING = {"ContainerCreating", "PodInitializing"}
+# The kubelet's events about one container's image, the latest of which says whether a pull is under way.
+_PULL_EVENTS = {"Pulling", "Pulled", "Failed", "BackOff", "ErrImageNeverPull"}
+_PULLING_IMAGE = re.compile(r'[Pp]ulling image "([^"]+)"')
+# At most this many pulls are named in one message.
+PULLS_SHOWN = 2
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def event_time(event: dict[str, Any]) -> datetime | None:
+    """When an event last happened: lastTimestamp, else eventTime, else its creation (events.k8s.io and core/v1)."""
+    for text in (
+        event.get("lastTimestamp"),
+        (event.get("series") or {}).get("lastObservedTime"),
+        event.get("eventTime"),
+        event.get("firstTimestamp"),
+        (event.get("metadata") or {}).get("creationTimestamp"),
+    ):
+        found = _timestamp(text)
+        if found is not None:
+            return found
+    return None
+
+
+def duration_text(seconds: float) -> str:
+    """``45s``, ``4m12s``, ``1h02m``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def image_pulls(pod: dict[str, Any], events: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The pod's containers whose image the kubelet is pulling now, with how long it has been at it.
+
+    A container is pulling when it waits to be created (``ContainerCreating``, ``PodInitializing``) and the latest of
+    the kubelet's image events for it (``Pulling``, ``Pulled``, ``Failed``, ``BackOff``) is a ``Pulling``; the time
+    counts from that event. Events are matched to containers by their ``fieldPath``
+    (``spec.containers{name}``, ``spec.initContainers{name}``).
+    """
+    meta = pod.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return []
+    name = meta.get("name")
+    spec = pod.get("spec") or {}
+    images = {
+        c.get("name"): c.get("image") for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+    }
+    pulls = []
+    for container, init in _containers(pod):
+        waiting = (container.get("state") or {}).get("waiting")
+        if waiting is None or waiting.get("reason") not in _PREPARING:
+            continue
+        field = f"spec.{'initContainers' if init else 'containers'}{{{container.get('name')}}}"
+        mine = [
+            e
+            for e in events
+            if (e.get("involvedObject") or {}).get("name") == name
+            and (e.get("involvedObject") or {}).get("fieldPath") == field
+            and e.get("reason") in _PULL_EVENTS
+            and event_time(e) is not None
+        ]
+        if not mine:
+            continue
+        latest = max(mine, key=lambda e: event_time(e) or now)
+        if latest.get("reason") != "Pulling":
+            continue
+        started = event_time(latest) or now
+        image = _PULLING_IMAGE.search(str(latest.get("message") or ""))
+        pulls.append(
+            {
+                "pod": name,
+                "container": container.get("name"),
+                "image": image.group(1) if image else images.get(container.get("name")) or container.get("image"),
+                "node": spec.get("nodeName"),
+                "seconds": max(0.0, (now - started).total_seconds()),
+            }
+        )
+    return pulls
+
+
+def pulls_text(pulls: list[dict[str, Any]]) -> str:
+    """One phrase for the progress line: which pods are still pulling which image, and for how long."""
+    shown = sorted(pulls, key=lambda p: -p["seconds"])[:PULLS_SHOWN]
+    parts = [
+        f"pod {p['pod']} still pulling {p['image']} ({duration_text(p['seconds'])}"
+        + (f" on node {p['node']})" if p.get("node") else ")")
+        for p in shown
+    ]
+    if len(pulls) > len(shown):
+        parts.append(f"{len(pulls) - len(shown)} more pulling")
+    return ", ".join(parts)
+
+
+def pull_reason(pull: dict[str, Any]) -> str:
+    """A failure reason for a rollout that ran out of time while a pod was still pulling its image."""
+    where = f" on node {pull['node']}" if pull.get("node") else ""
+    return (
+        f"pod {pull['pod']} container {pull['container']} is still pulling its image {pull['image']}{where}, for "
+        f"{duration_text(pull['seconds'])}: the first pull of a multi-GB image can outlast the wait; raise "
+        f"wait_timeout (triton_server_wait_timeout in the role), or pull the image onto the nodes beforehand"
+    )
+
+
 class RolloutWatcher:
     """Watches one Deployment until its rollout completes or the timeout passes."""
 
@@ -444,6 +560,24 @@ class RolloutWatcher:
             reasons.append(f"pod {name} container {container['name']} log{previous}: " + " | ".join(lines))
         return reasons
 
+    def image_pulls(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+        """:func:`image_pulls` of every pod of the Deployment that is not ready (one pod list, one event list)."""
+        pods = [p for p in self._list_pods(deployment) if not _pod_ready(p)]
+        if not pods:
+            return []
+        events_api = self.cluster.resource("v1", "Event")
+        events = [
+            to_dict(e)
+            for e in self.cluster.call(
+                lambda: events_api.get(
+                    namespace=self.namespace, field_selector="involvedObject.kind=Pod", **self.cluster.request_kwargs()
+                ),
+                "listing events",
+            ).items
+        ]
+        now = datetime.now(timezone.utc)
+        return [pull for pod in pods for pull in image_pulls(pod, events, now)]
+
     def pods(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
         """Name, node, host IP, phase and readiness of the Deployment's pods, for endpoints and summaries."""
         return [
@@ -474,15 +608,21 @@ class RolloutWatcher:
         for pod in unready[:limit]:
             found = pod_problems(pod)
             if not found or _restarted_while_running(pod):
-                events = self.cluster.call(
-                    lambda pod=pod: events_api.get(
-                        namespace=self.namespace,
-                        field_selector=f"involvedObject.name={pod['metadata']['name']},type=Warning",
-                        **self.cluster.request_kwargs(),
-                    ),
-                    "listing events",
-                ).items
-                for event in sorted((to_dict(e) for e in events), key=_event_time)[-2:]:
+                events = [
+                    to_dict(e)
+                    for e in self.cluster.call(
+                        lambda pod=pod: events_api.get(
+                            namespace=self.namespace,
+                            field_selector=f"involvedObject.name={pod['metadata']['name']}",
+                            **self.cluster.request_kwargs(),
+                        ),
+                        "listing events",
+                    ).items
+                ]
+                pulls = image_pulls(pod, events, datetime.now(timezone.utc))
+                found.extend(pull_reason(pull) for pull in pulls)
+                warnings = [e for e in events if e.get("type") == "Warning"]
+                for event in sorted(warnings, key=_event_time)[-2:]:
                     found.append(f"pod {pod['metadata']['name']}: {event.get('reason')}: {event.get('message')}")
             if logs_read < LOG_PODS and any(last_termination(c) for c, _kind in _containers(pod)):
                 # A container that exited says why in its log: Triton prints the error before it exits.

@@ -79,9 +79,18 @@ complete:
   returned: always
   type: bool
 summary:
-  description: One line, for example C(2/2 updated, 2 ready, 2 available, 2 total).
+  description:
+    - One line, for example C(2/2 updated, 2 ready, 2 available, 2 total).
+    - While pods of an incomplete rollout are still pulling their image, followed by which and for how long, for
+      example C(; pod triton-5d9c-x2x7q still pulling nvcr.io/nvidia/tritonserver:26.07-py3 (4m12s on node dgx-e01)).
   returned: always
   type: str
+image_pulls:
+  description: The containers of the rollout's pods whose image is still being pulled (pod, container, image, node,
+    seconds since the kubelet's C(Pulling) event).
+  returned: when not complete and a pull is under way
+  type: list
+  elements: dict
 progress:
   description:
     - Replica counts, revision, and whether the progress deadline passed.
@@ -145,6 +154,13 @@ def main() -> None:
             pods=watcher.pods(deployment),
         )
         if not progress["complete"]:
+            # The progress line says when pods are still pulling their image, and for how long.
+            pulls = watcher.image_pulls(deployment) if not p["rollback"] else []
+            if pulls:
+                from ansible_collections.inference.triton.plugins.module_utils._wait import pulls_text
+
+                result["summary"] += f"; {pulls_text(pulls)}"
+                result["image_pulls"] = pulls
             result["reasons"] = watcher.explain(deployment)
             if p["fail_on_timeout"] and not p["rollback"]:
                 if progress.get("crash_loop"):

@@ -335,3 +335,159 @@ def test_crash_loops_counts_only_the_current_revision(pods, replicasets, found):
     watcher.cluster = FakeCluster(pods, replicasets)  # type: ignore[assignment]
     watcher.namespace, watcher.name = "ns", "d"
     assert watcher.crash_loops(DEPLOYMENT) == found
+
+
+# A pod still pulling its image -----------------------------------------------------------------------------------
+
+NOW = "2026-12-04T12:10:00Z"
+IMAGE = "nvcr.io/nvidia/tritonserver:26.07-py3"
+
+
+def now() -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(NOW.replace("Z", "+00:00"))
+
+
+def pulling_pod(reason: str = "ContainerCreating", init: bool = False) -> dict[str, Any]:
+    status = {"state": {"waiting": {"reason": reason}}, "name": "triton-server", "ready": False, "restartCount": 0}
+    return {
+        "metadata": {"name": "triton-abc"},
+        "spec": {"nodeName": "dgx-e01", "containers": [{"name": "triton-server", "image": IMAGE}]},
+        "status": {"phase": "Pending", ("initContainerStatuses" if init else "containerStatuses"): [status]},
+    }
+
+
+def kubelet_event(reason: str, at: str, message: str = "", field: str = "spec.containers{triton-server}") -> dict:
+    return {
+        "reason": reason,
+        "type": "Normal",
+        "message": message or f'{reason} image "{IMAGE}"',
+        "involvedObject": {"kind": "Pod", "name": "triton-abc", "fieldPath": field},
+        "lastTimestamp": at,
+        "metadata": {"creationTimestamp": at},
+    }
+
+
+PULLING = kubelet_event("Pulling", "2026-12-04T12:05:48Z", f'Pulling image "{IMAGE}"')
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (45.9, "45s"), (60, "1m00s"), (252, "4m12s"), (3720, "1h02m"), (-3, "0s")]
+)
+def test_duration_text(seconds, text):
+    from ansible_collections.inference.triton.plugins.module_utils._wait import duration_text
+
+    assert duration_text(seconds) == text
+
+
+def test_a_container_waiting_after_a_pulling_event_is_pulling_since_that_event():
+    from ansible_collections.inference.triton.plugins.module_utils._wait import image_pulls, pull_reason, pulls_text
+
+    pulls = image_pulls(pulling_pod(), [PULLING], now())
+    assert pulls == [
+        {"pod": "triton-abc", "container": "triton-server", "image": IMAGE, "node": "dgx-e01", "seconds": 252.0}
+    ]
+    assert pulls_text(pulls) == f"pod triton-abc still pulling {IMAGE} (4m12s on node dgx-e01)"
+    reason = pull_reason(pulls[0])
+    assert reason.startswith(f"pod triton-abc container triton-server is still pulling its image {IMAGE} on node ")
+    assert "for 4m12s" in reason and "raise wait_timeout (triton_server_wait_timeout in the role)" in reason
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        kubelet_event("Pulled", "2026-12-04T12:09:00Z", f'Successfully pulled image "{IMAGE}" in 3m12s'),
+        kubelet_event("Failed", "2026-12-04T12:09:00Z", f'Failed to pull image "{IMAGE}": not found'),
+        kubelet_event("BackOff", "2026-12-04T12:09:30Z", f'Back-off pulling image "{IMAGE}"'),
+    ],
+    ids=["pulled", "failed", "backoff"],
+)
+def test_a_later_pulled_or_failed_event_ends_the_pull(later):
+    from ansible_collections.inference.triton.plugins.module_utils._wait import image_pulls
+
+    assert image_pulls(pulling_pod(), [later, PULLING], now()) == []
+
+
+def test_a_new_pull_after_an_earlier_one_counts_from_the_new_one():
+    from ansible_collections.inference.triton.plugins.module_utils._wait import image_pulls
+
+    earlier = kubelet_event("Failed", "2026-12-04T12:01:00Z")
+    again = kubelet_event("Pulling", "2026-12-04T12:09:15Z")
+    assert [p["seconds"] for p in image_pulls(pulling_pod(), [earlier, again], now())] == [45.0]
+
+
+@pytest.mark.parametrize(
+    ("pod", "events"),
+    [
+        (pulling_pod("CrashLoopBackOff"), [PULLING]),  # not waiting to be created: something else holds it
+        (pulling_pod(), []),  # no event: the kubelet has not started a pull (or pulls nothing)
+        (pulling_pod(), [kubelet_event("Pulling", "2026-12-04T12:05:48Z", field="spec.containers{sidecar}")]),
+        (
+            pulling_pod(),
+            [{**PULLING, "involvedObject": {"kind": "Pod", "name": "triton-other", "fieldPath": "spec.containers{x}"}}],
+        ),
+        ({**pulling_pod(), "metadata": {"name": "triton-abc", "deletionTimestamp": NOW}}, [PULLING]),
+    ],
+    ids=["other-reason", "no-event", "other-container", "other-pod", "deleted"],
+)
+def test_no_pull_is_reported_without_a_matching_pulling_event(pod, events):
+    from ansible_collections.inference.triton.plugins.module_utils._wait import image_pulls
+
+    assert image_pulls(pod, events, now()) == []
+
+
+def test_an_init_container_pulling_is_matched_by_its_field_path():
+    from ansible_collections.inference.triton.plugins.module_utils._wait import image_pulls
+
+    pod = pulling_pod("PodInitializing", init=True)
+    event = kubelet_event("Pulling", "2026-12-04T12:09:00Z", field="spec.initContainers{triton-server}")
+    assert [p["seconds"] for p in image_pulls(pod, [event], now())] == [60.0]
+
+
+def test_the_event_time_falls_back_to_event_time_and_creation():
+    from ansible_collections.inference.triton.plugins.module_utils._wait import image_pulls
+
+    event = {**PULLING, "lastTimestamp": None, "eventTime": "2026-12-04T12:09:50.123456Z"}
+    assert [round(p["seconds"]) for p in image_pulls(pulling_pod(), [event], now())] == [10]
+    event = {**PULLING, "lastTimestamp": None, "metadata": {"creationTimestamp": "2026-12-04T12:09:40Z"}}
+    assert [p["seconds"] for p in image_pulls(pulling_pod(), [event], now())] == [20.0]
+
+
+def test_many_pulls_name_the_longest_two():
+    from ansible_collections.inference.triton.plugins.module_utils._wait import pulls_text
+
+    pulls = [{"pod": f"p{i}", "container": "c", "image": "i", "node": None, "seconds": 10.0 * i} for i in range(4)]
+    assert pulls_text(pulls) == "pod p3 still pulling i (30s), pod p2 still pulling i (20s), 2 more pulling"
+
+
+def test_explain_says_which_pod_is_still_pulling_and_for_how_long():
+    """explain() lists every event of a pod that has no other problem, and turns a pull under way into a reason."""
+    from ansible_collections.inference.triton.plugins.module_utils import _wait
+
+    pod = pulling_pod()
+    fresh = kubelet_event("Pulling", "2026-12-04T12:09:00Z")
+    fresh["lastTimestamp"] = None
+    fresh["metadata"] = {"creationTimestamp": _wait.datetime.now(_wait.timezone.utc).isoformat()}
+    watcher = RolloutWatcher.__new__(RolloutWatcher)
+    watcher.namespace, watcher.name = "triton", "triton"
+    listing = {"Pod": [pod], "Event": [fresh]}
+    resources = {
+        kind: SimpleNamespace(get=lambda kind=kind, **kw: SimpleNamespace(items=listing[kind]))
+        for kind in ("Pod", "Event")
+    }
+    watcher.cluster = SimpleNamespace(
+        resource=lambda api_version, kind: resources[kind],
+        call=lambda fn, what, **kw: fn(),
+        request_kwargs=lambda: {},
+    )
+    deployment = {
+        "metadata": {"name": "triton", "generation": 1, "annotations": {}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "triton"}}},
+        "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1},
+    }
+    reasons = watcher.explain(deployment)
+    assert len(reasons) == 1 and reasons[0].startswith(
+        f"pod triton-abc container triton-server is still pulling its image {IMAGE} on node dgx-e01, for 0s"
+    ), reasons
+    assert [p["pod"] for p in watcher.image_pulls(deployment)] == ["triton-abc"]
