@@ -34,7 +34,6 @@ from ansible.parsing.dataloader import DataLoader
 from ansible_collections.inference.triton.plugins.module_utils._render import render
 from ansible_collections.inference.triton.plugins.module_utils._validate import ValidationError, validate
 from ansible_collections.inference.triton.plugins.module_utils._values import merge_options
-from tools.localcluster.pytest_fixture import helm_binary  # noqa: F401  # pylint: disable=unused-import
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHART = FIXTURES / "charts" / "triton-backend"
@@ -205,11 +204,11 @@ def compare(name: str, helm: Path, tmp_path: Path) -> None:
         for name in CASES
     ],
 )
-def test_collection_reads_values_files_as_helm_does(name: str, helm_binary: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_collection_reads_values_files_as_helm_does(name: str, helm_binary: Path, tmp_path: Path) -> None:
     compare(name, helm_binary, tmp_path)
 
 
-def test_cases_exercise_what_they_claim(helm_binary: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_cases_exercise_what_they_claim(helm_binary: Path, tmp_path: Path) -> None:
     """The fixture chart really has the behaviour the cases rely on, seen in helm's own output."""
     default = view(chart_objects(helm_binary, [], tmp_path))
     assert default["image"] == f"{CHART_IMAGE}:22.05-py3" and default["pdb"] is None and default["gpu_limit"] is None
@@ -228,7 +227,7 @@ def test_cases_exercise_what_they_claim(helm_binary: Path, tmp_path: Path) -> No
     assert first["spec"]["template"] == second["spec"]["template"]
 
 
-def test_both_pdb_fields_the_chart_renders_the_collection_refuses(helm_binary: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_both_pdb_fields_the_chart_renders_the_collection_refuses(helm_binary: Path, tmp_path: Path) -> None:
     files = [VALUES / "pdb-both.yaml"]
     pdb = chart_objects(helm_binary, files, tmp_path)["PodDisruptionBudget"]["spec"]
     assert (pdb["minAvailable"], pdb["maxUnavailable"]) == (1, 1)  # the API server refuses both at once
@@ -236,7 +235,7 @@ def test_both_pdb_fields_the_chart_renders_the_collection_refuses(helm_binary: P
         collection_objects(files)
 
 
-def test_node_port_out_of_range_both_refuse(helm_binary: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_node_port_out_of_range_both_refuse(helm_binary: Path, tmp_path: Path) -> None:
     files = [VALUES / "node-port-out-of-range.yaml"]
     proc = helm_template(helm_binary, files, tmp_path)
     assert proc.returncode != 0 and "Invalid nodePort port 8080" in proc.stderr
@@ -244,7 +243,7 @@ def test_node_port_out_of_range_both_refuse(helm_binary: Path, tmp_path: Path) -
         collection_objects(files)
 
 
-def test_chart_server_flags_are_the_documented_ones(helm_binary: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_chart_server_flags_are_the_documented_ones(helm_binary: Path, tmp_path: Path) -> None:
     """The flags a live release runs with, which a hand-over must keep (explicit model control)."""
     triton = chart_objects(helm_binary, [], tmp_path)["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert triton["args"] == [
