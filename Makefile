@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test test-steps lint unit lifecycle integration molecule sanity build-collection bench \
-	lane-checks lane-lifecycle lane-cluster-wide lane-isolated integration-cluster-wide integration-isolated
+	docs docs-check galaxy-import chromium lane-checks lane-lifecycle lane-cluster-wide lane-isolated integration-cluster-wide integration-isolated
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -53,7 +53,7 @@ lane = set -o pipefail; ($(2)) 2>&1 | sed -u 's/^/[$(1)] /'
 step = $(MAKE) --no-print-directory $(1)
 
 lane-checks: venv
-	@+$(call lane,checks,$(call step,lint) && $(call step,unit))
+	@+$(call lane,checks,$(call step,lint) && $(call step,unit) && $(call step,docs-check) && $(call step,galaxy-import))
 
 lane-lifecycle: venv
 	@+$(call lane,lifecycle,$(call step,lifecycle))
@@ -103,6 +103,36 @@ sanity: venv  ## ansible-test sanity on a copy of the collection placed under an
 
 build-collection: venv  ## Build the collection artifact into .cache/dist
 	mkdir -p .cache/dist && $(BIN)/ansible-galaxy collection build --force --output-path .cache/dist
+
+# Docs site and Galaxy checks ----------------------------------------------------------------------------------
+# Their tools live in venvs of their own under .cache (their pins clash with requirements-dev.txt's).
+DOCS_VENV := .cache/venv-docs
+PACKAGING_VENV := .cache/venv-packaging
+
+$(DOCS_VENV)/.installed: tools/docsite/requirements.txt
+	@echo "[docs] installing antsibull-docs and Sphinx into $(DOCS_VENV)"
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/docsite/requirements.txt
+	@touch $@
+
+$(PACKAGING_VENV)/.installed: tools/packaging/requirements.txt
+	@echo "[packaging] installing galaxy-importer and ansible-builder into $(PACKAGING_VENV)"
+	$(PYTHON) -m venv $(PACKAGING_VENV)
+	$(PACKAGING_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/packaging/requirements.txt
+	@touch $@
+
+docs: venv $(DOCS_VENV)/.installed  ## Build the HTML docs site (antsibull-docs) into .cache/docs/site/build/html
+	$(BIN)/python tools/docsite/build.py
+
+chromium:  ## Install Debian's chromium (for the docs site test) when it is missing
+	@command -v chromium >/dev/null || { echo "[docs] installing Debian's chromium with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+docs-check: venv $(DOCS_VENV)/.installed chromium  ## Build the docs site and check it in headless Chromium
+	$(BIN)/python -m pytest tests/docs
+
+galaxy-import: venv $(PACKAGING_VENV)/.installed  ## galaxy-importer on the built artifact; ansible-builder create
+	$(BIN)/python -m pytest tests/packaging
 
 bench: venv cluster-up  ## Benchmarks against the tools users would pick instead (prints tables of medians and ratios)
 	for bench in benchmarks/bench_*.py; do $(BIN)/python $$bench || exit 1; done
