@@ -20,9 +20,11 @@ from ._render import MANAGED_BY, release_selector
 
 # Every kind this collection may create for a release, in apply order.
 MANAGED_KINDS = [
+    ("service_account", "v1", "ServiceAccount"),
     ("deployment", "apps/v1", "Deployment"),
     ("service", "v1", "Service"),
     ("pdb", "policy/v1", "PodDisruptionBudget"),
+    ("network_policy", "networking.k8s.io/v1", "NetworkPolicy"),
     ("service_monitor", "monitoring.coreos.com/v1", "ServiceMonitor"),
 ]
 
@@ -97,7 +99,7 @@ def present(
             raise
     stale: list[tuple[str, str, str, str]] = []
     if exists:
-        # Objects of this release that the options no longer ask for (PDB or ServiceMonitor turned off).
+        # Objects of this release that the options no longer ask for (an optional object turned off).
         wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests.values()}
         for key, api_version, kind in MANAGED_KINDS:
             for live in applier.list_managed(api_version, kind, namespace, release_selector(release)):

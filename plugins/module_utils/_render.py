@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import copy
 import os
+from decimal import Decimal
 from typing import Any
+
+from ._quantity import format_bytes, format_cores, parse
 
 CHART_NAME = "triton"
 MANAGED_BY = "inference.triton"
@@ -19,11 +22,27 @@ PREPARED_NODE_LABEL = "inference.triton/model-repository"
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates", "triton_server")
 # Object key -> template file. The order is the apply order.
 TEMPLATES = {
+    "service_account": "serviceaccount.yaml.j2",
     "deployment": "deployment.yaml.j2",
     "service": "service.yaml.j2",
     "pdb": "pdb.yaml.j2",
+    "network_policy": "networkpolicy.yaml.j2",
     "service_monitor": "servicemonitor.yaml.j2",
 }
+
+# Resources by default (docs/hardening.md): per GPU, or once for a CPU release, what KServe's Triton serving
+# runtime requests per server; the memory limit adds the /dev/shm volume, which is memory charged to the pod; no
+# CPU limit, whose CFS throttling shows as inference latency. /tmp is an emptyDir of tmp_size; the
+# ephemeral-storage limit adds room for the container's logs.
+CPU_REQUEST_PER_GPU = Decimal(1)
+MEMORY_REQUEST_PER_GPU = Decimal(2 * 2**30)
+EPHEMERAL_STORAGE_REQUEST = "1Gi"
+LOG_ROOM = Decimal(2**30)
+TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+# Who may reach Triton when network_policy_enabled and the options leave it open: the release's namespace for
+# inference, a namespace named "monitoring" for metrics.
+DEFAULT_POLICY_FROM: list[dict[str, Any]] = [{"podSelector": {}}]
+DEFAULT_POLICY_METRICS_FROM = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
 
 DEFAULT_PROBES: dict[str, dict[str, Any]] = {
     # Slow model loads are the startup probe's business: 10 s x 60 = up to 10 minutes before liveness starts.
@@ -125,11 +144,32 @@ def _probes(o: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return probes
 
 
-def _resources(o: dict[str, Any]) -> dict[str, Any]:
-    resources = {key: {name: str(q) for name, q in section.items()} for key, section in o["resources"].items()}
+def _strings(section: Any) -> dict[str, str]:
+    return {str(name): str(q) for name, q in (section or {}).items()}
+
+
+def resources(o: dict[str, Any]) -> dict[str, Any]:
+    """Requests and limits: the defaults above, with ``resources`` merged over them (``null`` removes a key)."""
+    units = 1 if o["use_cpu"] else max(1, o["num_gpus"])
+    defaults = {
+        "cpu": format_cores(CPU_REQUEST_PER_GPU * units),
+        "memory": format_bytes(MEMORY_REQUEST_PER_GPU * units),
+        "ephemeral-storage": EPHEMERAL_STORAGE_REQUEST,
+    }
+    given = o["resources"] or {}
+    requests = _strings(merge_patch(defaults, given.get("requests", {})))
+    limits = {"ephemeral-storage": format_bytes(parse(o["tmp_size"]) + LOG_ROOM)}
+    if "memory" in requests:
+        limits["memory"] = format_bytes(parse(requests["memory"]) + parse(o["shm_size"]))
+    limits = _strings(merge_patch(limits, given.get("limits", {})))
     if not o["use_cpu"]:
-        resources.setdefault("limits", {})[GPU_RESOURCE] = str(o["num_gpus"])
-    return resources
+        limits[GPU_RESOURCE] = str(o["num_gpus"])
+    result = {}
+    if requests:
+        result["requests"] = requests
+    if limits:
+        result["limits"] = limits
+    return result
 
 
 def _security(o: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -141,7 +181,11 @@ def _security(o: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     pod.update(o["pod_security_context"])
-    container = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    container = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": o["read_only_root_filesystem"],
+    }
     container.update(o["security_context"])
     return pod, container
 
@@ -170,6 +214,9 @@ def _storage(o: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, An
             env_from.append({"secretRef": {"name": o["model_repository_secret"]}})
     volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": str(o["shm_size"])}})
     mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    # The one writable place of a read-only root: the Python backend's stubs and unpacked conda-pack environments.
+    volumes.append({"name": "tmp", "emptyDir": {"sizeLimit": str(o["tmp_size"])}})
+    mounts.append({"name": "tmp", "mountPath": "/tmp"})
     if o["conda_pack_source"] == "image":
         volumes.append({"name": "conda-pack", "emptyDir": {}})
         mounts.append({"name": "conda-pack", "mountPath": o["conda_pack_path"], "readOnly": True})
@@ -222,6 +269,44 @@ def _scheduling(o: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]
     return node_selector, tolerations
 
 
+def topology_spread(o: dict[str, Any], selector: dict[str, str]) -> list[dict[str, Any]]:
+    """Replicas spread over nodes, one revision at a time; ScheduleAnyway, so fewer nodes than replicas still run."""
+    if o["topology_spread_constraints"] is not None:
+        return list(o["topology_spread_constraints"])
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector},
+            "matchLabelKeys": ["pod-template-hash"],
+        }
+    ]
+
+
+def service_account_name(o: dict[str, Any], fullname: str) -> str:
+    """Always named, "default" included: left out, the API server would copy the deprecated ``serviceAccount`` field,
+    which still holds the previous name, back into it, and a ServiceAccount turned off would stay in use."""
+    if o["service_account_create"]:
+        return str(o["service_account_name"] or fullname)
+    return str(o["service_account_name"] or "default")
+
+
+def network_policy_rules(o: dict[str, Any]) -> list[dict[str, Any]]:
+    """Ingress rules: inference ports from network_policy_from, metrics from network_policy_metrics_from."""
+    sources = DEFAULT_POLICY_FROM if o["network_policy_from"] is None else o["network_policy_from"]
+    metrics = (
+        DEFAULT_POLICY_METRICS_FROM if o["network_policy_metrics_from"] is None else o["network_policy_metrics_from"]
+    )
+    rules = []
+    for peers, ports in ((sources, ("http", "grpc")), (metrics, ("metrics",))):
+        rule: dict[str, Any] = {"ports": [{"port": TRITON_PORTS[p], "protocol": "TCP"} for p in ports]}
+        if peers:  # an empty list is NetworkPolicy's "from anywhere"
+            rule["from"] = list(peers)
+        rules.append(rule)
+    return rules
+
+
 def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, Any]:
     name, fullname = names(release, o)
     image = image_ref(o)
@@ -270,7 +355,12 @@ def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, 
         "args": _server_args(o, repository),
         "env": _env_list(o),
         "env_from": env_from,
-        "resources": _resources(o),
+        "resources": resources(o),
+        "topology_spread_constraints": topology_spread(o, selector),
+        "service_account_name": service_account_name(o, fullname),
+        "service_account_annotations": {str(k): str(v) for k, v in o["service_account_annotations"].items()},
+        "automount_service_account_token": bool(o["automount_service_account_token"]),
+        "network_policy_rules": network_policy_rules(o),
         "probes": _probes(o),
         "service_type": o["service_type"],
         "service_ports": ports,
@@ -282,12 +372,15 @@ def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, 
 
 
 def wanted_objects(o: dict[str, Any]) -> list[str]:
-    wanted = ["deployment", "service"]
-    if o["pdb_enabled"]:
-        wanted.append("pdb")
-    if o["service_monitor_enabled"]:
-        wanted.append("service_monitor")
-    return wanted
+    enabled = {
+        "service_account": o["service_account_create"],
+        "deployment": True,
+        "service": True,
+        "pdb": o["pdb_enabled"],
+        "network_policy": o["network_policy_enabled"],
+        "service_monitor": o["service_monitor_enabled"],
+    }
+    return [key for key in TEMPLATES if enabled[key]]
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -11,6 +11,8 @@ import posixpath
 import re
 from typing import Any
 
+from ._quantity import is_quantity, parse
+from ._render import TEMPLATES, resources
 from ._values import IMAGE_TAG_SUFFIX, NVIDIA_IMAGE
 
 NODE_PORT_RANGE = (30000, 32767)
@@ -19,13 +21,14 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _REGISTRY = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 _REPOSITORY = re.compile(r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
 _PERCENT_OR_INT = re.compile(r"^[0-9]+%$")
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 _URL_SCHEMES = ("s3://", "gs://", "as://")
-PATCH_TARGETS = ("deployment", "service", "pdb", "service_monitor")
+PATCH_TARGETS = tuple(TEMPLATES)
+_SPREAD_WHEN = ("DoNotSchedule", "ScheduleAnyway")
+_PEER_KEYS = {"podSelector", "namespaceSelector", "ipBlock"}
 _PROBE_KEYS = {
     "initialDelaySeconds",
     "periodSeconds",
@@ -54,10 +57,6 @@ def _where(option: str, origin: dict[str, str]) -> str:
     if source in ("option", "default"):
         return option
     return f"{option} (from {source})"
-
-
-def is_quantity(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) or bool(_QUANTITY.match(str(value)))
 
 
 def check_image(registry: str, repository: str, tag: str, prefix: str, origin: dict[str, str]) -> None:
@@ -120,13 +119,94 @@ def check_resources(option: str, resources: Any) -> None:
     for key, section in resources.items():
         if key not in _RESOURCE_KEYS:
             raise ValidationError(option, f"unknown key {key!r} (expected requests, limits)")
+        if section is None:  # null removes the defaults of the section
+            continue
         if not isinstance(section, dict):
             raise ValidationError(f"{option}.{key}", "must be a mapping of resource name to quantity")
         for name, quantity in section.items():
+            if quantity is None:  # null removes one default
+                continue
             if not is_quantity(quantity):
                 raise ValidationError(f"{option}.{key}.{name}", f"not a valid quantity: {quantity!r}")
             if name == "nvidia.com/gpu":
                 raise ValidationError(f"{option}.{key}.{name}", "set GPUs with num_gpus (image.numGpus)")
+
+
+def _positive_size(option: str, value: Any) -> None:
+    if not is_quantity(value) or parse(value) <= 0:
+        raise ValidationError(option, f"must be a positive quantity such as 4Gi, got {value!r}")
+
+
+def check_effective_resources(o: dict[str, Any]) -> None:
+    """The requests and limits the pod will get (defaults and ``resources``) fit together and with the volumes."""
+    effective = resources(o)
+    requests, limits = effective.get("requests", {}), effective.get("limits", {})
+    for name in sorted(set(requests) & set(limits)):
+        if parse(requests[name]) > parse(limits[name]):
+            raise ValidationError(
+                f"resources.requests.{name}",
+                f"{requests[name]} is above the limit {limits[name]}; lower it or raise the limit",
+            )
+    memory = limits.get("memory")
+    if memory is not None and parse(memory) <= parse(o["shm_size"]):
+        raise ValidationError(
+            "resources.limits.memory",
+            f"{memory} does not cover shm_size {o['shm_size']}: /dev/shm is memory charged to the pod's memory "
+            "limit, so Triton would be killed before it filled it; raise the limit above shm_size (by default it "
+            "is requests.memory + shm_size) or lower shm_size",
+        )
+    storage = limits.get("ephemeral-storage")
+    if storage is not None and parse(storage) < parse(o["tmp_size"]):
+        raise ValidationError(
+            "resources.limits.ephemeral-storage",
+            f"{storage} is below tmp_size {o['tmp_size']}: a full /tmp would get the pod evicted; raise the limit "
+            "(by default it is tmp_size + 1Gi) or lower tmp_size",
+        )
+
+
+def _check_peers(option: str, peers: Any) -> None:
+    if peers is None:
+        return
+    for peer in peers:
+        unknown = sorted(set(peer) - _PEER_KEYS) if isinstance(peer, dict) else None
+        if not isinstance(peer, dict) or not peer or unknown:
+            raise ValidationError(
+                option,
+                f"each entry is a NetworkPolicy peer with podSelector, namespaceSelector or ipBlock, got {peer!r}",
+            )
+        if "ipBlock" in peer and not isinstance((peer["ipBlock"] or {}).get("cidr"), str):
+            raise ValidationError(option, f"ipBlock needs a cidr, got {peer['ipBlock']!r}")
+
+
+def check_hardening(o: dict[str, Any]) -> None:
+    """Service account, topology spread and NetworkPolicy options."""
+    if o["service_account_name"] is not None and not _DNS_SUBDOMAIN.match(str(o["service_account_name"])):
+        raise ValidationError(
+            "service_account_name", f"must be a DNS subdomain name, got {o['service_account_name']!r}"
+        )
+    if o["service_account_annotations"] and not o["service_account_create"]:
+        raise ValidationError(
+            "service_account_annotations",
+            "only annotate a ServiceAccount the release creates: set service_account_create",
+        )
+    _check_labels("service_account_annotations", o["service_account_annotations"], values_too=False)
+    for index, constraint in enumerate(o["topology_spread_constraints"] or []):
+        where = f"topology_spread_constraints[{index}]"
+        missing = [k for k in ("maxSkew", "topologyKey", "whenUnsatisfiable") if k not in constraint]
+        if missing:
+            raise ValidationError(where, f"needs {', '.join(missing)}")
+        if constraint["whenUnsatisfiable"] not in _SPREAD_WHEN:
+            raise ValidationError(f"{where}.whenUnsatisfiable", f"must be one of {', '.join(_SPREAD_WHEN)}")
+        if (
+            not isinstance(constraint["maxSkew"], int)
+            or isinstance(constraint["maxSkew"], bool)
+            or constraint["maxSkew"] < 1
+        ):
+            raise ValidationError(
+                f"{where}.maxSkew", f"must be an integer of at least 1, got {constraint['maxSkew']!r}"
+            )
+    _check_peers("network_policy_from", o["network_policy_from"])
+    _check_peers("network_policy_metrics_from", o["network_policy_metrics_from"])
 
 
 def validate_release(name: str, namespace: str) -> None:
@@ -293,7 +373,10 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
 
     if not is_quantity(o["shm_size"]) or str(o["shm_size"]).startswith("-"):
         raise ValidationError("shm_size", f"not a valid quantity: {o['shm_size']!r}")
+    _positive_size("tmp_size", o["tmp_size"])
     check_resources("resources", o["resources"])
+    check_effective_resources(o)
+    check_hardening(o)
 
     env = o["env"]
     if not isinstance(env, dict):
@@ -309,7 +392,7 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
                 'from a model\'s config.pbtxt (parameters { key: "EXECUTION_ENV_PATH" value: { string_value: ... } })'
             )
 
-    volume_names = {"models", "dshm", "conda-pack"}
+    volume_names = {"models", "dshm", "tmp", "conda-pack"}
     for volume in o["extra_volumes"]:
         if not isinstance(volume, dict) or not volume.get("name"):
             raise ValidationError("extra_volumes", f"each volume needs a name, got {volume!r}")

@@ -308,7 +308,12 @@ options:
     description: Chart C(podAnnotations). Annotations on the pods (the chart ignored them).
     type: dict
   resources:
-    description: CPU and memory C(requests) and C(limits) of the Triton container. GPUs come from O(num_gpus).
+    description:
+      - >-
+        Requests and limits of the Triton container, merged key by key over the defaults (C(null) removes one).
+        Default per GPU (once on CPU): requests C(cpu) 1, C(memory) 2Gi, C(ephemeral-storage) 1Gi; limits C(memory)
+        requests.memory + O(shm_size), C(ephemeral-storage) O(tmp_size) + 1Gi, no CPU limit. A memory limit that
+        does not exceed O(shm_size) is refused. GPUs come from O(num_gpus).
     type: dict
   model_control_mode:
     description: Triton's C(--model-control-mode). Default V(none) (load every model at start).
@@ -373,8 +378,73 @@ options:
     type: dict
   security_context:
     description:
-      - Fields merged over the container security context defaults (no privilege escalation, all capabilities dropped).
+      - Fields merged over the container security context defaults (no privilege escalation, all capabilities dropped, the root filesystem read-only as O(read_only_root_filesystem) says).
     type: dict
+  read_only_root_filesystem:
+    description:
+      - >-
+        Run the Triton container with a read-only root filesystem (C(readOnlyRootFilesystem)); C(/tmp) is an
+        C(emptyDir) of O(tmp_size), the one place Triton and its Python backend write. Default V(true).
+    type: bool
+  tmp_size:
+    description:
+      - >-
+        Size limit of the writable C(/tmp) C(emptyDir): the Python backend's stub files and unpacked conda-pack
+        environments. The default ephemeral-storage limit is this plus 1Gi for logs. Default V(4Gi).
+    type: str
+  topology_spread_constraints:
+    description:
+      - >-
+        The pods' C(topologySpreadConstraints). Default: one constraint that spreads the replicas of a revision over
+        nodes (C(kubernetes.io/hostname), C(maxSkew) 1, C(ScheduleAnyway), so that fewer nodes than replicas still
+        schedule). V([]) renders none.
+    type: list
+    elements: dict
+  automount_service_account_token:
+    description:
+      - >-
+        Mount a service-account token into the pods. Triton never calls the Kubernetes API, so default V(false).
+    type: bool
+  service_account_name:
+    description:
+      - >-
+        The pods' ServiceAccount: an existing one (for example bound to an object-storage identity by eksctl or
+        Terraform), or the name of the one O(service_account_create) creates (default the release's full name).
+        Unset: the namespace's C(default).
+    type: str
+  service_account_create:
+    description:
+      - >-
+        Create a ServiceAccount for the release, annotated with O(service_account_annotations) (IRSA
+        C(eks.amazonaws.com/role-arn), GKE C(iam.gke.io/gcp-service-account)). Default V(false).
+    type: bool
+  service_account_annotations:
+    description:
+      - >-
+        Annotations of the ServiceAccount that O(service_account_create) creates.
+    type: dict
+  network_policy_enabled:
+    description:
+      - >-
+        Create a NetworkPolicy that admits traffic to the Triton pods only from O(network_policy_from) (HTTP and
+        gRPC ports) and O(network_policy_metrics_from) (metrics port). Enforced only where the cluster's network
+        plugin enforces NetworkPolicies. Default V(false).
+    type: bool
+  network_policy_from:
+    description:
+      - >-
+        NetworkPolicy peers (C(podSelector), C(namespaceSelector), C(ipBlock)) allowed to reach ports 8000 and 8001.
+        Default: the pods of the release's namespace. V([]) admits every source. With a NodePort or LoadBalancer
+        Service, add the clients' addresses as C(ipBlock).
+    type: list
+    elements: dict
+  network_policy_metrics_from:
+    description:
+      - >-
+        NetworkPolicy peers allowed to reach the metrics port 8002. Default: the namespace named C(monitoring).
+        V([]) admits every source.
+    type: list
+    elements: dict
   pdb_enabled:
     description: Chart C(podDisruptionBudget.enabled). A C(policy/v1) PDB selecting the Triton pods. Default V(false).
     type: bool

@@ -50,6 +50,8 @@ BIN = Path(sys.executable).parent
 NODE = {
     "tolerations": [{"key": "inference-triton.local/real-node", "operator": "Exists", "effect": "NoSchedule"}],
     "node_selector": {"type": "real"},
+    # The real node has 2 cores for every test running beside this one: less than the default 1 CPU per server.
+    "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}},
 }
 IMAGE = {
     "image_registry": "localhost/inference-triton",

@@ -37,6 +37,8 @@ REAL = dict(
     use_cpu=True,
     node_selector={"type": "real"},
     tolerations=[{"key": "inference-triton.local/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+    # The real node has 2 cores for every test running beside this one: less than the default 1 CPU per server.
+    resources={"requests": {"cpu": "100m", "memory": "512Mi"}},
 )
 ADD_SUB_REQUEST = {
     "inputs": [
@@ -422,25 +424,29 @@ def test_a_60s_model_load_is_not_killed_by_the_default_probes(runner, k8s, real_
 # -- 5. /dev/shm ----------------------------------------------------------------------------------------------------
 
 
-def test_dev_shm_has_the_configured_size(runner, k8s, kube_cluster, real_ns, tmp_path):
+def test_read_only_root_sized_shm_and_tmp_and_the_chosen_resources(runner, k8s, kube_cluster, real_ns, tmp_path):
     repository = model_repository(tmp_path)
-    result, _seconds = release(runner, real_ns, "shm", repository, shm_size="320Mi")
+    result, _seconds = release(runner, real_ns, "shm", repository, shm_size="320Mi", tmp_size="96Mi")
     assert not result.get("failed"), result.get("msg")
+    # The Python backend (add_sub) runs its stub and answers with nothing writable but /tmp and /dev/shm.
+    assert_add_sub_infers(http_port(result))
     pod = the_pod(k8s, real_ns, "shm")
-    size = kubectl(
-        kube_cluster.kubeconfig,
-        "exec",
-        "-n",
-        real_ns,
-        pod.metadata.name,
-        "-c",
-        "triton",
-        "--",
-        "python3",
-        "-c",
-        'import os; s = os.statvfs("/dev/shm"); print(s.f_blocks * s.f_frsize)',
+    resources = next(c for c in pod.spec.containers if c.name == "triton").resources
+    assert resources.requests == {"cpu": "100m", "memory": "512Mi", "ephemeral-storage": "1Gi"}
+    assert resources.limits == {"memory": "832Mi", "ephemeral-storage": "1120Mi"}  # 512Mi + shm; tmp + 1Gi
+    probe = (
+        "import errno, os\n"
+        "s = os.statvfs('/dev/shm'); print(s.f_blocks * s.f_frsize)\n"
+        "try:\n    open('/written-to-root', 'w')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])\n"
+        "open('/tmp/written-to-tmp', 'w').write('x'); print('tmp ok')\n"
     )
-    assert int(size.strip()) == 320 * 1024 * 1024, size
+    out = kubectl(
+        kube_cluster.kubeconfig, "exec", "-n", real_ns, pod.metadata.name, "-c", "triton", "--", "python3", "-c", probe
+    )
+    shm, root, tmp = out.strip().splitlines()[-3:]  # kubectl may print a warning line first
+    assert int(shm) == 320 * 1024 * 1024, out
+    assert root == "EROFS", out
+    assert tmp == "tmp ok", out
 
 
 # -- 6. idempotence on a running server, and removal ----------------------------------------------------------------

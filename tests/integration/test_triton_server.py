@@ -53,7 +53,8 @@ def test_create_then_identical_rerun_is_unchanged(runner, k8s, namespace):
     assert all(pod["node"].startswith("gpu-node-") for pod in first["rollout"]["pods"])
     # nodePorts were allocated by the server and quantities normalised ("0.5" -> "500m", "1024Mi" -> "1Gi"):
     live = deployment(k8s, namespace, "idem-triton")
-    assert live.spec.template.spec.containers[0].resources.requests == {"cpu": "500m", "memory": "1Gi"}
+    requests = live.spec.template.spec.containers[0].resources.requests
+    assert requests == {"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"}
     before = snapshot(k8s, namespace)
 
     second = runner.triton(**args)

@@ -73,14 +73,123 @@ def test_image_arch_tags_pick_the_variant():
 
 def test_gpu_mode_limits_gpus_as_a_string_and_tolerates_the_gpu_taint():
     spec = pod_spec({"num_gpus": 2})
-    assert spec["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "2"}
+    assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
 
 
 def test_cpu_mode_has_no_gpu_limit_or_toleration():
     spec = pod_spec({"use_cpu": True, "resources": {"requests": {"cpu": 2}}})
-    assert spec["containers"][0]["resources"] == {"requests": {"cpu": "2"}}
+    assert spec["containers"][0]["resources"] == {
+        "requests": {"cpu": "2", "memory": "2Gi", "ephemeral-storage": "1Gi"},
+        "limits": {"ephemeral-storage": "5Gi", "memory": "3Gi"},
+    }
     assert "tolerations" not in spec
+
+
+@pytest.mark.parametrize(
+    ("native", "requests", "limits"),
+    [
+        # One GPU: KServe's per-server requests; memory limit = request + the 1Gi /dev/shm; no CPU limit.
+        (
+            {},
+            {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "1Gi"},
+            {"ephemeral-storage": "5Gi", "memory": "3Gi", "nvidia.com/gpu": "1"},
+        ),
+        # Per GPU: 4 GPUs ask 4 cores and 8Gi; a bigger shm and /tmp raise the limits with them.
+        (
+            {"num_gpus": 4, "shm_size": "512Mi", "tmp_size": "10Gi"},
+            {"cpu": "4", "memory": "8Gi", "ephemeral-storage": "1Gi"},
+            {"ephemeral-storage": "11Gi", "memory": "8704Mi", "nvidia.com/gpu": "4"},
+        ),
+        # A CPU release counts once, whatever num_gpus says.
+        (
+            {"use_cpu": True, "num_gpus": 4},
+            {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "1Gi"},
+            {"ephemeral-storage": "5Gi", "memory": "3Gi"},
+        ),
+        # A user's request moves the derived memory limit; a fractional CPU renders in millicores.
+        (
+            {"use_cpu": True, "resources": {"requests": {"cpu": 0.5, "memory": "256Mi"}}},
+            {"cpu": "0.5", "memory": "256Mi", "ephemeral-storage": "1Gi"},
+            {"ephemeral-storage": "5Gi", "memory": "1280Mi"},
+        ),
+        # A user's limit wins; null removes a default (here the ephemeral-storage pair and every request).
+        (
+            {"use_cpu": True, "resources": {"requests": None, "limits": {"memory": "6Gi", "ephemeral-storage": None}}},
+            None,
+            {"memory": "6Gi"},
+        ),
+    ],
+)
+def test_resources_by_default_and_merged_over(native, requests, limits):
+    resources = container(native)["resources"]
+    assert resources.get("requests") == requests
+    assert resources["limits"] == limits
+
+
+def test_root_filesystem_is_read_only_with_a_sized_tmp():
+    spec = pod_spec({"tmp_size": "2Gi"})
+    assert spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}} in spec["volumes"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in spec["containers"][0]["volumeMounts"]
+    writable = pod_spec({"read_only_root_filesystem": False})
+    assert writable["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is False
+
+
+SELECTOR = {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": "demo"}
+
+
+def test_replicas_spread_over_nodes_per_revision_and_can_be_replaced():
+    spread = pod_spec({"replicas": 3})["topologySpreadConstraints"]
+    assert spread == [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {
+                "matchLabels": {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": "demo"}
+            },
+            "matchLabelKeys": ["pod-template-hash"],
+        }
+    ]
+    zone = {"maxSkew": 2, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}
+    assert pod_spec({"topology_spread_constraints": [zone]})["topologySpreadConstraints"] == [zone]
+    assert "topologySpreadConstraints" not in pod_spec({"topology_spread_constraints": []})
+
+
+def test_no_service_account_token_and_an_optional_service_account_of_its_own():
+    spec = pod_spec()
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == "default"  # named, so that turning an account off takes effect
+    assert pod_spec({"service_account_name": "s3-reader"})["serviceAccountName"] == "s3-reader"
+    irsa = {"eks.amazonaws.com/role-arn": "arn"}
+    rendered = objects({"service_account_create": True, "service_account_annotations": irsa})
+    assert list(rendered) == ["service_account", "deployment", "service"]
+    account = rendered["service_account"]
+    assert account["metadata"]["name"] == "demo-triton"
+    assert account["metadata"]["annotations"] == irsa
+    assert account["automountServiceAccountToken"] is False
+    assert rendered["deployment"]["spec"]["template"]["spec"]["serviceAccountName"] == "demo-triton"
+
+
+def test_network_policy_admits_inference_and_metrics_sources_separately():
+    policy = objects({"network_policy_enabled": True})["network_policy"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == SELECTOR
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    inference, metrics = policy["spec"]["ingress"]
+    assert inference == {
+        "ports": [{"port": 8000, "protocol": "TCP"}, {"port": 8001, "protocol": "TCP"}],
+        "from": [{"podSelector": {}}],
+    }
+    assert metrics["ports"] == [{"port": 8002, "protocol": "TCP"}]
+    assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    clients = [{"ipBlock": {"cidr": "198.18.0.0/24"}}]
+    opened = objects(
+        {"network_policy_enabled": True, "network_policy_from": clients, "network_policy_metrics_from": []}
+    )
+    inference, metrics = opened["network_policy"]["spec"]["ingress"]
+    assert inference["from"] == clients
+    assert "from" not in metrics  # NetworkPolicy's "from anywhere"
 
 
 def test_security_defaults_are_restricted_compliant():
@@ -95,6 +204,7 @@ def test_security_defaults_are_restricted_compliant():
     assert spec["containers"][0]["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
     }
 
 

@@ -90,6 +90,34 @@ def test_defaults_are_valid():
         ({"termination_grace_period_seconds": -5}, "termination_grace_period_seconds"),
         ({"name_override": "Bad_Name"}, "name_override"),
         ({"service_monitor_enabled": True, "service_monitor_labels": {"release": "a b"}}, "service_monitor_labels"),
+        ({"tmp_size": "big"}, "tmp_size"),
+        ({"tmp_size": "0"}, "tmp_size"),
+        ({"extra_volumes": [{"name": "tmp", "emptyDir": {}}]}, "extra_volumes"),
+        # /dev/shm is memory charged to the limit: a limit at or below it is refused.
+        ({"shm_size": "2Gi", "resources": {"limits": {"memory": "2Gi"}}}, "resources.limits.memory"),
+        ({"resources": {"requests": {"cpu": "4"}, "limits": {"cpu": "2"}}}, "resources.requests.cpu"),
+        ({"resources": {"limits": {"memory": "1Gi"}}}, "resources.requests.memory"),
+        (
+            {"tmp_size": "8Gi", "resources": {"limits": {"ephemeral-storage": "6Gi"}}},
+            "resources.limits.ephemeral-storage",
+        ),
+        ({"topology_spread_constraints": [{"maxSkew": 1, "topologyKey": "x"}]}, "topology_spread_constraints[0]"),
+        (
+            {
+                "topology_spread_constraints": [
+                    {"maxSkew": 0, "topologyKey": "x", "whenUnsatisfiable": "ScheduleAnyway"}
+                ]
+            },
+            "topology_spread_constraints[0].maxSkew",
+        ),
+        (
+            {"topology_spread_constraints": [{"maxSkew": 1, "topologyKey": "x", "whenUnsatisfiable": "Sometimes"}]},
+            "topology_spread_constraints[0].whenUnsatisfiable",
+        ),
+        ({"service_account_name": "Bad_Name"}, "service_account_name"),
+        ({"service_account_annotations": {"iam.gke.io/gcp-service-account": "x"}}, "service_account_annotations"),
+        ({"network_policy_from": [{"ports": [8000]}]}, "network_policy_from"),
+        ({"network_policy_metrics_from": [{"ipBlock": {"except": []}}]}, "network_policy_metrics_from"),
     ],
 )
 def test_bad_options_name_the_option(native, option):
@@ -97,6 +125,16 @@ def test_bad_options_name_the_option(native, option):
         check(native)
     assert err.value.option.startswith(option), (err.value.option, str(err.value))
     assert str(err.value).startswith(option)
+
+
+def test_a_memory_limit_below_shm_names_both_figures():
+    with pytest.raises(ValidationError) as err:
+        check({"shm_size": "4Gi", "resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "3Gi"}}})
+    assert "3Gi does not cover shm_size 4Gi" in str(err.value)
+
+
+def test_a_bigger_shm_raises_the_default_limit_instead_of_failing():
+    assert check({"shm_size": "8Gi"}) == []
 
 
 def test_values_errors_say_where_the_value_came_from():
