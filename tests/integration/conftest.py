@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.localcluster.pytest_fixture import helm_binary, kube_cluster  # noqa: F401  # pylint: disable=unused-import
+from tools.localcluster.pytest_fixture import helm_binary, kube_cluster, kube_score_binary  # noqa: F401  # pylint: disable=unused-import
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -1,9 +1,9 @@
-"""Build etcd, the Kubernetes binaries and kwok from the pinned Go modules; helm only on demand.
+"""Build etcd, the Kubernetes binaries and kwok from the pinned Go modules; helm and kube-score only on demand.
 
 Each target builds inside its wrapper module under ``gomod/`` into a versioned folder of the user cache. A stamp
-file is written only after a build succeeded, and a target with a stamp is skipped. helm is no part of the
-cluster: ``build`` and ``up`` never build it; ``build_helm`` (``localcluster.py helm-path``, the pytest fixture
-``helm_binary``) does, for the tests and benchmarks that run the real ``helm``.
+file is written only after a build succeeded, and a target with a stamp is skipped. helm and kube-score are no part
+of the cluster: ``build`` and ``up`` never build them; ``build_tool`` (``localcluster.py tool-path NAME``, the pytest
+fixtures ``helm_binary`` and ``kube_score_binary``) does, for the tests and benchmarks that run them.
 """
 
 from __future__ import annotations
@@ -111,6 +111,26 @@ def helm_target() -> Target:
     )
 
 
+def kube_score_target() -> Target:
+    """The on-demand kube-score target: the manifest checker of the hardening tests."""
+    return Target(
+        "kube-score",
+        v.KUBE_SCORE_VERSION,
+        v.GOMOD_DIR / "kube-score",
+        v.kube_score_dir(),
+        ("github.com/zegl/kube-score/cmd/kube-score",),
+        ("kube-score",),
+        ldflags=f"-s -w -X main.version={v.KUBE_SCORE_VERSION.lstrip('v')}",
+    )
+
+
+# Tools for tests and benchmarks, built on demand: name -> (target, module whose pin _versions.py holds).
+ON_DEMAND = {
+    "helm": (helm_target, "helm.sh/helm/v3"),
+    "kube-score": (kube_score_target, "github.com/zegl/kube-score"),
+}
+
+
 def is_built(target: Target) -> bool:
     """Tell whether a target's stamp and every one of its binaries are present."""
     if not (target.outdir / STAMP).is_file():
@@ -167,14 +187,15 @@ def gomod_pin(gomod: Path, module: str) -> str | None:
     return match.group(1) if match else None
 
 
-def check_helm_pin() -> None:
-    """Refuse to build helm when gomod/helm/go.mod and _versions.py disagree."""
-    gomod = v.GOMOD_DIR / "helm" / "go.mod"
-    found = gomod_pin(gomod, "helm.sh/helm/v3")
-    if found != v.HELM_VERSION:
+def check_tool_pin(name: str) -> None:
+    """Refuse to build an on-demand tool when its wrapper go.mod and _versions.py disagree."""
+    make, module = ON_DEMAND[name]
+    target = make()
+    found = gomod_pin(target.gomod / "go.mod", module)
+    if found != target.version:
         raise LocalClusterError(
-            f"{gomod} pins helm.sh/helm/v3 {found} but _versions.py says {v.HELM_VERSION}; bring them in line "
-            f"(go get helm.sh/helm/v3@{v.HELM_VERSION} && go mod tidy in {gomod.parent})."
+            f"{target.gomod / 'go.mod'} pins {module} {found} but _versions.py says {target.version}; bring them in "
+            f"line (go get {module}@{target.version} && go mod tidy in {target.gomod})."
         )
 
 
@@ -297,20 +318,20 @@ def build(force: bool = False) -> None:
     print(f"[build] binaries ready in {v.cache_root()}", file=sys.stderr)
 
 
-def build_helm(force: bool = False) -> Path:
-    """Build helm unless its stamp is there (or always with ``force``) and return the binary's path.
+def build_tool(name: str, force: bool = False) -> Path:
+    """Build an on-demand tool unless its stamp is there (or always with ``force``) and return the binary's path.
 
     A lock file beside the output folder serialises concurrent callers (two pytest workers, a benchmark), so the
     second one waits for the first build and then finds the stamp.
     """
-    target = helm_target()
+    target = ON_DEMAND[name][0]()
     target.outdir.parent.mkdir(parents=True, exist_ok=True)
     with open(target.outdir.parent / f".{target.outdir.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if force or not is_built(target):
-            check_helm_pin()
+            check_tool_pin(name)
             build_target(check_go(), target)
-    return target.outdir / "helm"
+    return target.outdir / target.binaries[0]
 
 
 def kwok_stage_dir() -> Path:

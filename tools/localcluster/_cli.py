@@ -1,4 +1,4 @@
-"""Command-line interface: build, up, nodes, status, down, and helm-path (helm for tests, built on demand)."""
+"""Command-line interface: build, up, nodes, status, down, and tool-path (helm, kube-score for tests, on demand)."""
 
 from __future__ import annotations
 
@@ -108,12 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--force", action="store_true", help="rebuild even when the binaries are present")
 
-    helm_text = (
-        f"build helm {v.HELM_VERSION} into {v.helm_dir()} if it is not there yet and print its path (for tests and "
-        "benchmarks; `build` and `up` never build it)"
+    tool_text = (
+        f"build helm {v.HELM_VERSION} or kube-score {v.KUBE_SCORE_VERSION} into {v.cache_root()} if it is not there "
+        "yet and print its path (for tests and benchmarks; `build` and `up` never build them)"
     )
-    helm = sub.add_parser("helm-path", help=helm_text, description=helm_text)
-    helm.add_argument("--force", action="store_true", help="rebuild even when the binary is present")
+    tool = sub.add_parser("tool-path", help=tool_text, description=tool_text)
+    tool.add_argument("tool", choices=sorted(_build.ON_DEMAND))
+    tool.add_argument("--force", action="store_true", help="rebuild even when the binary is present")
 
     up = sub.add_parser("up", parents=[state], help="start the cluster (builds first if needed); idempotent")
     _node_flags(up, _nodes.NodeSpec())
@@ -149,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
             _realnode.ensure_packages()
             _images.build_images(force=args.force)
         return 0
-    if args.command == "helm-path":
-        print(_build.build_helm(force=args.force))
+    if args.command == "tool-path":
+        print(_build.build_tool(args.tool, force=args.force))
         return 0
     if args.command == "up":
         ports = {name: getattr(args, f"port_{name}") for name in PORT_FLAGS}

@@ -1,8 +1,8 @@
 """Pinned versions and the places derived from them: the one file to edit for a version bump.
 
 Bumping Kubernetes: change KUBERNETES_VERSION here, then run ``tools/localcluster/gen-k8s-gomod.sh <version>``
-to regenerate ``gomod/k8s/go.mod``. etcd, kwok and helm: change the variable, then ``go get <module>@<version>``
-and ``go mod tidy`` inside ``gomod/etcd``, ``gomod/kwok`` or ``gomod/helm``. ``build`` refuses to run while a
+to regenerate ``gomod/k8s/go.mod``. etcd, kwok, helm and kube-score: change the variable, then
+``go get <module>@<version>`` and ``go mod tidy`` inside their ``gomod/`` folder. ``build`` refuses to run while a
 go.mod disagrees.
 """
 
@@ -15,8 +15,10 @@ KUBERNETES_VERSION = "v1.35.4"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 # helm is no part of the cluster: it is built only on demand, for the tests and benchmarks that compare the
-# collection with the triton-backend chart (`localcluster.py helm-path`). Helm 3: that chart's apiVersion v2.
+# collection with the triton-backend chart (`localcluster.py tool-path helm`). Helm 3: that chart's apiVersion v2.
 HELM_VERSION = "v3.21.4"
+# kube-score, the manifest checker of the hardening tests: built on demand too (`localcluster.py tool-path kube-score`).
+KUBE_SCORE_VERSION = "v1.20.0"
 
 # kwok v0.8.0 declares `go 1.26.0`; k8s v1.35 declares `go 1.25.0`.
 GO_MIN_VERSION = (1, 26)
@@ -59,6 +61,10 @@ def kwok_dir() -> Path:
 
 def helm_dir() -> Path:
     return cache_root() / f"helm-{HELM_VERSION}"
+
+
+def kube_score_dir() -> Path:
+    return cache_root() / f"kube-score-{KUBE_SCORE_VERSION}"
 
 
 def staging_version(kube_version: str = KUBERNETES_VERSION) -> str:

@@ -1,9 +1,9 @@
 """Session-scoped pytest fixtures: ``kube_cluster``, a reachable Kubernetes API for integration tests, and
-``helm_binary``, the path of a real ``helm`` built on demand (no cluster needed).
+``helm_binary`` and ``kube_score_binary``, the paths of real tools built on demand (no cluster needed).
 
 Use them from a conftest.py::
 
-    from tools.localcluster.pytest_fixture import helm_binary, kube_cluster  # noqa: F401
+    from tools.localcluster.pytest_fixture import helm_binary, kube_cluster, kube_score_binary  # noqa: F401
 
 Order of preference:
 1. ``KUBECONFIG`` or ``K8S_AUTH_KUBECONFIG`` names a single kubeconfig file whose API server answers: reuse it
@@ -132,18 +132,26 @@ def kube_cluster() -> Iterator[KubeCluster]:
             run_cli("down", "--state-dir", state_dir)
 
 
-@pytest.fixture(scope="session")
-def helm_binary() -> Path:
-    """The pinned helm (``localcluster.py helm-path``): built into the user cache on first use, then reused.
-
-    ``HELM_BINARY`` names another helm to use instead (nothing is built then).
-    """
-    given = os.environ.get("HELM_BINARY")
+def _tool(name: str, variable: str) -> Path:
+    """An on-demand tool (``localcluster.py tool-path NAME``), or the one the environment variable names."""
+    given = os.environ.get(variable)
     if given:
         if not os.access(given, os.X_OK):
-            pytest.fail(f"HELM_BINARY={given} is not an executable file", pytrace=False)
+            pytest.fail(f"{variable}={given} is not an executable file", pytrace=False)
         return Path(given)
-    code, out, err = run_cli("helm-path")
+    code, out, err = run_cli("tool-path", name)
     if code != 0:
-        pytest.fail(f"`localcluster.py helm-path` failed (exit {code}):\n{err}", pytrace=False)
+        pytest.fail(f"`localcluster.py tool-path {name}` failed (exit {code}):\n{err}", pytrace=False)
     return Path(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    """The pinned helm: built into the user cache on first use, then reused; ``HELM_BINARY`` names another."""
+    return _tool("helm", "HELM_BINARY")
+
+
+@pytest.fixture(scope="session")
+def kube_score_binary() -> Path:
+    """The pinned kube-score, built like helm; ``KUBE_SCORE_BINARY`` names another."""
+    return _tool("kube-score", "KUBE_SCORE_BINARY")

@@ -33,16 +33,19 @@ def test_wrapper_modules_pin_the_versions_of_versions_py() -> None:
     _build.check_pins()  # raises on any disagreement between gomod/*/go.mod and _versions.py
 
 
-def test_helm_wrapper_pins_the_version_of_versions_py() -> None:
-    _build.check_helm_pin()
+@pytest.mark.parametrize("tool", sorted(_build.ON_DEMAND))
+def test_on_demand_wrappers_pin_the_versions_of_versions_py(tool: str) -> None:
+    _build.check_tool_pin(tool)
 
 
-def test_helm_is_built_on_demand_only() -> None:
-    # `build` and `up` build targets() alone; helm would add minutes to every cold start.
-    assert "helm" not in {t.name for t in _build.targets()}
+def test_helm_and_kube_score_are_built_on_demand_only() -> None:
+    # `build` and `up` build targets() alone; these would add minutes to every cold start.
+    assert not set(_build.ON_DEMAND) & {t.name for t in _build.targets()}
     target = _build.helm_target()
     assert target.packages == ("helm.sh/helm/v3/cmd/helm",)
     assert target.outdir == v.helm_dir() and target.outdir.name == f"helm-{v.HELM_VERSION}"
+    score = _build.kube_score_target()
+    assert score.outdir.name == f"kube-score-{v.KUBE_SCORE_VERSION}" and score.binaries == ("kube-score",)
 
 
 def test_helm_ldflags_set_its_version_and_the_kubernetes_version_of_its_client_go() -> None:
