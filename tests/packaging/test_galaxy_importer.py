@@ -30,14 +30,9 @@ GALAXY = Path(sys.executable).parent / "ansible-galaxy"
 # (pattern of a WARNING line of galaxy-importer, why it stays)
 KNOWN_WARNINGS: list[tuple[str, str]] = [
     (
-        r"Ignore files skip ansible-test sanity tests, found ignore-2\.19\.txt with 6 statement",
+        r"Ignore files skip ansible-test sanity tests, found ignore-2\.19\.txt with \d+ statement",
         "tests/sanity/ignore-2.19.txt: the modules are Apache-2.0, and validate-modules asks every module for a GPLv3 "
-        "license header (missing-gplv3-license), once per module",
-    ),
-    (
-        r"Could not get role description, no role metadata found",
-        "roles/triton_server has no meta/main.yml (galaxy_info.description); adding one, as the other three roles "
-        "have, removes it",
+        "license header (missing-gplv3-license), once per module; the chart fixture's Go templates are no YAML",
     ),
 ]
 

@@ -34,13 +34,6 @@ KNOWN_WARNINGS: list[tuple[str, str]] = [
         "changelogs/changelog.yaml has no release yet, so antsibull-docs writes a changelog page without a title "
         '("The changelog of inference.triton is empty."); the first release (antsibull-changelog release) ends it',
     ),
-    (
-        r"triton_server_role\.rst:\d+: WARNING: undefined label: "
-        r"'ansible_collections\.inference\.triton\.triton_server_role__parameter-(main|status)__"
-        r"(values|conda_pack_path|arch|image_tag|model_repository_type|pdb_max_unavailable|replicas|num_gpus|state)'",
-        "roles/triton_server/meta/argument_specs.yml writes the module's option names, O(values), where the role's "
-        "variables are meant, O(triton_server_values); fixing those descriptions removes these",
-    ),
 ]
 
 
