@@ -98,7 +98,7 @@ def check_references(cluster: Cluster, namespace: str, o: dict[str, Any], warnin
 def check_node_ports(
     cluster: Cluster, namespace: str, service_name: str, o: dict[str, Any], warnings: list[str]
 ) -> None:
-    if o["service_type"] == "ClusterIP":
+    if o["service_type"] != "NodePort":
         return
     wanted = {
         o[f"service_node_port_{w}"]: f"service_node_port_{w}"

@@ -325,7 +325,8 @@ def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, 
     node_selector, tolerations = _scheduling(o)
     ports = []
     for which in ("http", "grpc", "metrics"):
-        node_port = o[f"service_node_port_{which}"] if o["service_type"] != "ClusterIP" else None
+        # As the chart: fixed nodePorts on a NodePort Service only; a LoadBalancer's are the API server's to allocate.
+        node_port = o[f"service_node_port_{which}"] if o["service_type"] == "NodePort" else None
         ports.append({"name": which, "port": o[f"service_port_{which}"], "node_port": node_port or None})
     return {
         "name": name,

@@ -290,7 +290,7 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
         raise ValidationError(
             _where("service_type", origin), f"must be ClusterIP, NodePort or LoadBalancer, got {o['service_type']!r}"
         )
-    if o["service_type"] in ("NodePort", "LoadBalancer"):
+    if o["service_type"] == "NodePort":
         node_ports: dict[int, str] = {}
         for which in ("http", "grpc", "metrics"):
             option = f"service_node_port_{which}"

@@ -275,7 +275,9 @@ options:
     description: Chart C(service.portMetrics). Default V(8002).
     type: int
   service_node_port_http:
-    description: Chart C(service.nodePortHttp), 30000-32767. V(0) lets Kubernetes allocate one. Default V(31000).
+    description: >-
+      Chart C(service.nodePortHttp), 30000-32767, used when O(service_type) is V(NodePort) (a LoadBalancer's nodePorts
+      are allocated by Kubernetes, as the chart leaves them). V(0) lets Kubernetes allocate one. Default V(31000).
     type: int
   service_node_port_grpc:
     description: Chart C(service.nodePortGrpc). Default V(31001).

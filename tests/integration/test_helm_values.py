@@ -103,13 +103,7 @@ CASES = {
 }
 
 # Cases where the collection's result is wrong: strict xfail, so that the fix turns them into failures to update.
-COLLECTION_BUGS = {
-    "Service LoadBalancer": (
-        "the chart sets nodePorts on NodePort Services only and lets the API server allocate them for a "
-        "LoadBalancer; the collection pins the chart's nodePortHttp/Grpc/Metrics (31000-31002) on a LoadBalancer "
-        "Service too, so an adopted release's nodePorts change"
-    ),
-}
+COLLECTION_BUGS: dict[str, str] = {}
 
 
 def helm_template(helm: Path, files: list[Path], tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -310,6 +310,10 @@ def test_service_ports_and_node_ports():
     assert "nodePort" not in ports["grpc"]
     cluster_ip = objects({"service_type": "ClusterIP"})["service"]
     assert all("nodePort" not in p for p in cluster_ip["spec"]["ports"])
+    # As the chart: a LoadBalancer's nodePorts are left to the API server, even with the default 31000-31002.
+    balancer = objects({"service_type": "LoadBalancer"})["service"]
+    assert balancer["spec"]["type"] == "LoadBalancer"
+    assert all("nodePort" not in p for p in balancer["spec"]["ports"])
 
 
 def test_prepared_nodes_selector():
