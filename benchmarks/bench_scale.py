@@ -64,6 +64,8 @@ def inventory(work: Path, nodes: int) -> Path:
             data["model_repository_source"] = str(REPO / "playbooks/files/example-models")
         if "localcluster_nodes_dir" in data:
             data["localcluster_nodes_dir"] = str(work / "nodes")
+        if "localcluster_state_dir" in data:
+            data["localcluster_state_dir"] = str(STATE_DIR)  # its own cluster, whose CA k8s_auth_expect checks
         (inv / "group_vars" / source.name).write_text(yaml.safe_dump(data, width=1000))
     return inv
 

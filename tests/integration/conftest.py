@@ -26,6 +26,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def local_inventory_args(kubeconfig: str) -> list[str]:
+    """Extra vars pointing inventories/local and inventories/simulated at the test's kubeconfig of the local cluster.
+
+    Those inventories read no kubeconfig from the environment; they take another kubeconfig of the local cluster
+    (a restricted token's) only as localcluster_kubeconfig, and refuse any other API server (k8s_auth_expect).
+    """
+    args = ["-e", f"localcluster_kubeconfig={kubeconfig}"]
+    if os.environ.get("LOCALCLUSTER_STATE_DIR"):
+        args += ["-e", f"localcluster_state_dir={os.environ['LOCALCLUSTER_STATE_DIR']}"]
+    return args
+
+
 class Runner:
     """Runs tasks with ansible-playbook (the json callback) against the cluster and returns their results."""
 

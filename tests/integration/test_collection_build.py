@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import local_inventory_args
 from kubernetes import client
 
 # deploy.yml applies the device plugin DaemonSet and labels nodes: make test runs it beside no other such test
@@ -107,7 +108,7 @@ def test_installed_copy_is_the_only_one_found(installed):
     assert "inference.triton.deploy could not be found" in proc.stderr, proc.stderr
 
 
-def test_installed_collection_deploys_triton_on_the_local_cluster(installed, k8s):
+def test_installed_collection_deploys_triton_on_the_local_cluster(installed, k8s, kube_cluster):
     namespace = f"it-build-{uuid.uuid4().hex[:6]}"
     nodes = Path(installed["work"]) / "nodes"
     argv = [
@@ -119,6 +120,7 @@ def test_installed_collection_deploys_triton_on_the_local_cluster(installed, k8s
         f"triton_server_namespace={namespace}",
         "-e",
         f"localcluster_nodes_dir={nodes}",
+        *local_inventory_args(kube_cluster.kubeconfig),
     ]
     core = client.CoreV1Api(k8s)
     try:

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import local_inventory_args
 from kubernetes import client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +72,7 @@ class Playbooks:
     def run(self, playbook: str, *args: str, inventory: str = "inventories/simulated", check: bool = False) -> Run:
         argv = [str(BIN / "ansible-playbook"), playbook, "-i", inventory]
         argv += ["-e", f"localcluster_nodes_dir={self.nodes_dir}", "-e", f"roles_test_namespace={self.namespace}"]
+        argv += local_inventory_args(self.kubeconfig)
         if inventory == "inventories/simulated":
             argv += ["-e", f"triton_server_namespace={self.namespace}"]
         if check:
