@@ -22,6 +22,7 @@ from ansible_collections.inference.triton.plugins.module_utils._validate import 
     validate_release,
 )
 from ansible_collections.inference.triton.plugins.module_utils._values import ValuesError, merge_options
+from ansible_collections.inference.triton.plugins.module_utils._wait import GPU_STALL_TEXT
 
 display = Display()
 MODULE = "inference.triton.triton_server"
@@ -130,7 +131,12 @@ class ActionModule(ActionBase):
                 return result
             remaining = deadline - time.monotonic()
             progress = status.get("progress") or {}
-            if remaining <= 0 or progress.get("deadline_exceeded") or progress.get("crash_loop"):
+            if (
+                remaining <= 0
+                or progress.get("deadline_exceeded")
+                or progress.get("crash_loop")
+                or progress.get("gpu_stall")
+            ):
                 break
             text = status.get("summary")
             if text != last_text:
@@ -147,6 +153,11 @@ class ActionModule(ActionBase):
                 f"rollout of Deployment {p['namespace']}/{name} stopped after {int(time.monotonic() - started)}s "
                 f"of {p['wait_timeout']}s: new pods keep crashing ({', '.join(crash_loop)}), which does not recover "
                 f"without a change ({status.get('summary')}): " + "; ".join(reasons)
+            )
+        elif (status.get("progress") or {}).get("gpu_stall"):
+            msg = (
+                f"rollout of Deployment {p['namespace']}/{name} stopped after {int(time.monotonic() - started)}s "
+                f"of {p['wait_timeout']}s: {GPU_STALL_TEXT} ({status.get('summary')}): " + "; ".join(reasons)
             )
         else:
             msg = (

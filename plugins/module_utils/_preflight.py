@@ -253,3 +253,27 @@ def check_gpu_capacity(cluster: Cluster, context: dict[str, Any], o: dict[str, A
         f"replicas={o['replicas']} x num_gpus={o['num_gpus']}: only {slots} pod(s) fit on the GPU nodes "
         f"({where}); lower replicas or num_gpus, add GPU nodes, or check the device plugin"
     )
+
+
+def gpu_headroom(
+    cluster: Cluster, context: dict[str, Any], o: dict[str, Any], warnings: list[str]
+) -> tuple[int, int, list[str]] | None:
+    """For a rolling update (gpu_rollout): how many more pods of ``num_gpus`` GPUs fit beside every running pod,
+    how many fit once the release's own pods are gone, and a line per eligible node. None when it cannot be read."""
+    try:
+        nodes = [to_dict(n) for n in _get(cluster, "v1", "Node").items]
+        pods = [
+            to_dict(p)
+            for p in _get(cluster, "v1", "Pod", field_selector="status.phase!=Succeeded,status.phase!=Failed").items
+        ]
+    except Exception as exc:
+        if getattr(exc, "status", None) == 403:
+            warnings.append(
+                f"gpu_rollout: cannot list nodes and pods to check the GPUs for surge pods ({api_error_message(exc)})"
+            )
+            return None
+        raise
+    where = (context["node_selector"], context["affinity"], context["tolerations"])
+    spare, lines = gpu_slots(nodes, pods, o["num_gpus"], *where, {})
+    in_place, _ = gpu_slots(nodes, pods, o["num_gpus"], *where, context["selector_labels"])
+    return spare, in_place, lines

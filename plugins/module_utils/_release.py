@@ -14,9 +14,11 @@ from ._preflight import (
     check_node_ports,
     check_pod_security,
     check_references,
+    gpu_headroom,
     namespace_state,
 )
 from ._render import MANAGED_BY, release_selector
+from ._rollout import ONE_AT_A_TIME, decide, keeps_auto_choice, pdb_allowed_unavailable, rolls_pods, with_one_at_a_time
 
 # Every kind this collection may create for a release, in apply order.
 MANAGED_KINDS = [
@@ -56,8 +58,11 @@ def present(
     create_namespace: bool,
     preflight: str,
     warnings: list[str],
+    report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Apply the release. Dry runs first: nothing is checked or written when nothing would change."""
+    """Apply the release. Dry runs first: nothing is checked or written when nothing would change.
+
+    ``report`` receives ``gpu_rollout`` when this rollout's strategy was switched (see _rollout.py)."""
     o = plan["options"]
     manifests: dict[str, dict[str, Any]] = plan["manifests"]
     context = plan["context"]
@@ -106,6 +111,13 @@ def present(
                 if (kind, live["metadata"]["name"]) not in wanted:
                     stale.append((key, api_version, kind, live["metadata"]["name"]))
 
+    # A rolling update of GPU pods that no surge pod can start: replaced one at a time, or refused (gpu_rollout).
+    rollout_problem = None
+    if "deployment" in planned and exists and preflight != "skip":
+        planned["deployment"], rollout_problem = _gpu_rollout(
+            cluster, applier, planned["deployment"], o, context, warnings, report if report is not None else {}
+        )
+
     # 2. Preflight, only when something is going to be written: nothing is written until every check passed.
     changing = {key for key, p in planned.items() if p["action"] != "unchanged"}
     if (changing or stale or not exists) and preflight != "skip":
@@ -122,6 +134,8 @@ def present(
             gpu_problem = check_gpu_capacity(cluster, context, o, warnings)
             if gpu_problem:
                 problems.append(("num_gpus", f"preflight: {gpu_problem}"))
+        if rollout_problem:
+            problems.append(rollout_problem)
         for option, message in problems:
             if preflight == "fail":
                 raise ReleaseError(message, option)
@@ -145,6 +159,56 @@ def present(
     for key, api_version, kind, name in stale:
         applier.delete(cluster.resource(api_version, kind), name, namespace, key=key)
     return endpoints(applier)
+
+
+def _gpu_rollout(
+    cluster: Cluster,
+    applier: Applier,
+    planned: dict[str, Any],
+    o: dict[str, Any],
+    context: dict[str, Any],
+    warnings: list[str],
+    report: dict[str, Any],
+) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """The Deployment's planned apply, with auto's strategy when this rollout needs it; and a problem, if any.
+
+    The strategy is decided only when the apply replaces the pods (the pod template the server returns differs from
+    the live one): it matters for a rollout only. Between rollouts, auto's strategy stays while the options ask for
+    the same update_strategy, so that a run with the same values changes nothing, whatever the GPUs do meanwhile.
+    """
+    before, after = planned["before"], planned["after"]
+    if o["use_cpu"] or not o["num_gpus"] or before is None or after is None:
+        return planned, None
+    manifest = planned["manifest"]
+    requested = (manifest.get("spec") or {}).get("strategy")
+    if not rolls_pods(before, after):
+        if keeps_auto_choice(before, requested):
+            return applier.plan(with_one_at_a_time(manifest, requested)), None
+        return planned, None
+    replicas = int((after.get("spec") or {}).get("replicas") or 0)
+    headroom = gpu_headroom(cluster, context, o, warnings)
+    if headroom is None:
+        return planned, None
+    spare, in_place, lines = headroom
+    pdb = pdb_allowed_unavailable(o["pdb_enabled"], o["pdb_min_available"], o["pdb_max_unavailable"], replicas)
+    verdict, message, option = decide(
+        o["gpu_rollout"],
+        (after.get("spec") or {}).get("strategy"),
+        replicas,
+        o["num_gpus"],
+        spare,
+        in_place,
+        pdb,
+        "; ".join(lines) or "no schedulable node with allocatable nvidia.com/gpu matches the pods",
+    )
+    if verdict == "fail":
+        return planned, (option or "gpu_rollout", f"preflight: {message}")
+    if verdict == "one_at_a_time":
+        report["gpu_rollout"] = {"strategy": ONE_AT_A_TIME, "reason": message}
+        if replicas == 1:
+            warnings.append(message)
+        return applier.plan(with_one_at_a_time(manifest, requested)), None
+    return planned, None
 
 
 def rollout_complete(applier: Applier) -> bool:

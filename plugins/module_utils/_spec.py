@@ -75,6 +75,7 @@ TRITON_OPTIONS: dict[str, dict[str, Any]] = {
     "priority_class_name": _opt("str"),
     "termination_grace_period_seconds": _opt("int"),
     "update_strategy": _opt("dict"),
+    "gpu_rollout": _opt("str", choices=["auto", "surge"]),
     "pod_security_context": _opt("dict"),
     "security_context": _opt("dict"),
     "read_only_root_filesystem": _opt("bool"),

@@ -73,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
     "priority_class_name": None,
     "termination_grace_period_seconds": 60,
     "update_strategy": {},
+    "gpu_rollout": "auto",
     "pod_security_context": {},
     "security_context": {},
     "read_only_root_filesystem": True,

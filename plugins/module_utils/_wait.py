@@ -11,6 +11,7 @@ from typing import Any
 
 from ._apply import to_dict
 from ._client import Cluster, WatchBackoff
+from ._rollout import surge_and_unavailable
 
 # Container states that will not fix themselves, with a hint for the user.
 _WAITING_HINTS = {
@@ -30,6 +31,17 @@ CRASH_LOOP_EXITS = 2
 # A Deployment's status does not change while its pods crash: while new pods exist and are not all available,
 # the wait looks at them this often (seconds), between watches of the Deployment.
 CRASH_CHECK_INTERVAL = 5
+# A rollout whose new pods wait for GPUs that no old pod may free (maxUnavailable 0) is stuck: the wait stops
+# once it has looked the same for this long (seconds; above the scheduler's 10 s maximum retry backoff, so that a
+# pod about to be scheduled on GPUs an old pod just freed is not taken for stuck).
+GPU_STALL_SECONDS = 10
+GPU_SHORTAGE = "Insufficient nvidia.com/gpu"
+GPU_STALL_TEXT = (
+    "the new pods wait for GPUs (Insufficient nvidia.com/gpu) that no old pod may free, as the strategy keeps every "
+    "old pod until a new one is ready (maxUnavailable 0), which does not resolve by itself; free GPUs on an eligible "
+    "node, or run again with gpu_rollout: auto (the default) and preflight fail or warn, which replaces the pods one "
+    "at a time"
+)
 # What a failure reason quotes from a container's log: the lines that look like errors, else the last lines.
 LOG_TAIL_LINES = 10
 LOG_ERROR_LINES = 6
@@ -225,6 +237,58 @@ def crash_looping(pod: dict[str, Any], exits: int = CRASH_LOOP_EXITS) -> list[st
     return names
 
 
+def gpu_stall(deployment: dict[str, Any], pods: list[dict[str, Any]], current: str | None) -> list[str]:
+    """``pod: scheduler message`` for each new pod that waits for GPUs no old pod may free; [] when not stuck so.
+
+    Stuck means: a rolling update that keeps every old pod until a new one is available (maxUnavailable resolves
+    to 0) and no more than ``replicas`` available, no pod of the Deployment terminating (its GPUs would come back),
+    old pods still there, and every new pod (of ReplicaSet ``current``) that is not ready unscheduled, its
+    PodScheduled condition naming Insufficient nvidia.com/gpu.
+    """
+    spec = deployment.get("spec") or {}
+    replicas = int(spec.get("replicas", 1) or 0)
+    resolved = surge_and_unavailable(spec.get("strategy"), replicas)
+    if current is None or resolved is None or resolved[1] != 0:
+        return []
+    if int((deployment.get("status") or {}).get("availableReplicas") or 0) > replicas:
+        return []  # the controller is about to scale an old pod down
+    if any((p.get("metadata") or {}).get("deletionTimestamp") for p in pods):
+        return []
+    new: list[dict[str, Any]] = []
+    old: list[dict[str, Any]] = []
+    for pod in pods:
+        owners = {o.get("name") for o in (pod.get("metadata") or {}).get("ownerReferences") or []}
+        (new if current in owners else old).append(pod)
+    if not old:
+        return []
+    stuck = []
+    for pod in new:
+        if _pod_ready(pod):
+            continue
+        scheduled: dict[str, Any] = next(
+            (c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+        )
+        message = str(scheduled.get("message") or "")
+        if (pod.get("spec") or {}).get("nodeName") or scheduled.get("status") != "False" or GPU_SHORTAGE not in message:
+            return []  # a new pod is starting, or waits for something else
+        stuck.append(f"pod {pod['metadata']['name']}: {message}")
+    return stuck
+
+
+def _stall_fingerprint(deployment: dict[str, Any], pods: list[dict[str, Any]]) -> tuple[Any, ...]:
+    status = deployment.get("status") or {}
+    return (
+        status.get("replicas"),
+        status.get("updatedReplicas"),
+        status.get("availableReplicas"),
+        tuple(
+            sorted(
+                (str(p["metadata"]["name"]), str((p.get("spec") or {}).get("nodeName")), _pod_ready(p)) for p in pods
+            )
+        ),
+    )
+
+
 def _restarted_while_running(pod: dict[str, Any]) -> bool:
     """Whether a container runs again after an exit: its status says how it ended, not why (its events do)."""
     return any(
@@ -417,12 +481,15 @@ class RolloutWatcher:
         """Block until complete or ``timeout`` seconds; returns (deployment, progress). Watches, never sleeps.
 
         Ends early, with ``progress["crash_loop"]`` naming the pods and containers, when a container of the new
-        pods keeps exiting (see :func:`crash_looping`): that does not recover without a change.
+        pods keeps exiting (see :func:`crash_looping`): that does not recover without a change. Likewise with
+        ``progress["gpu_stall"]`` when new pods wait for GPUs that no old pod may free (see :func:`gpu_stall`) and
+        nothing changed for GPU_STALL_SECONDS.
         """
         deadline = time.monotonic() + timeout
         backoff = WatchBackoff(self.cluster)
         deployment = self.get()
         next_check = time.monotonic()
+        stall: tuple[tuple[Any, ...], float, list[str]] | None = None
         while True:
             if deployment is None:
                 return None, {"complete": False, "missing": True}
@@ -439,6 +506,9 @@ class RolloutWatcher:
                     crashed = self.crash_loops(deployment)
                     if crashed:
                         return deployment, {**progress, "crash_loop": crashed}
+                    stall = self._gpu_stall(deployment, stall)
+                    if stall and time.monotonic() - stall[1] >= GPU_STALL_SECONDS:
+                        return deployment, {**progress, "gpu_stall": stall[2]}
                     next_check = time.monotonic() + CRASH_CHECK_INTERVAL
                 watch_for = min(watch_for, max(1.0, next_check - time.monotonic()))
             version = deployment["metadata"]["resourceVersion"]
@@ -491,6 +561,23 @@ class RolloutWatcher:
             if owned and (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision") == revision:
                 return str(meta["name"])
         return None
+
+    def _gpu_stall(
+        self, deployment: dict[str, Any], seen: tuple[tuple[Any, ...], float, list[str]] | None
+    ) -> tuple[tuple[Any, ...], float, list[str]] | None:
+        """(what the rollout looked like, since when, :func:`gpu_stall`'s reasons) while it looks stuck on GPUs."""
+        spec = deployment.get("spec") or {}
+        resolved = surge_and_unavailable(spec.get("strategy"), int(spec.get("replicas", 1) or 0))
+        if resolved is None or resolved[1] != 0:
+            return None  # old pods may go first: never stuck on a surge pod (no pod list needed)
+        pods = self._list_pods(deployment)
+        reasons = gpu_stall(deployment, pods, self._current_replicaset(deployment))
+        if not reasons:
+            return None
+        fingerprint = _stall_fingerprint(deployment, pods)
+        if seen and seen[0] == fingerprint:
+            return fingerprint, seen[1], reasons
+        return fingerprint, time.monotonic(), reasons
 
     def crash_loops(self, deployment: dict[str, Any]) -> list[str]:
         """``pod/container`` of every crash-looping container in the pods of the Deployment's current revision.

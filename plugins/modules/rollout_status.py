@@ -129,7 +129,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     from ansible_collections.inference.triton.plugins.module_utils._rollback import RollbackError, rollback
-    from ansible_collections.inference.triton.plugins.module_utils._wait import RolloutWatcher, progress_text
+    from ansible_collections.inference.triton.plugins.module_utils._wait import (
+        GPU_STALL_TEXT,
+        RolloutWatcher,
+        progress_text,
+    )
 
     p = module.params
     with reported_failures(module, (RollbackError,)):
@@ -165,6 +169,8 @@ def main() -> None:
             if p["fail_on_timeout"] and not p["rollback"]:
                 if progress.get("crash_loop"):
                     ended = f"stopped: new pods keep crashing ({', '.join(progress['crash_loop'])})"
+                elif progress.get("gpu_stall"):
+                    ended = f"stopped: {GPU_STALL_TEXT}"
                 else:
                     ended = f"did not complete within {p['timeout']}s"
                 module.fail_json(

@@ -373,6 +373,23 @@ options:
     description: >-
       Deployment C(strategy), for example C({type: Recreate}) when GPUs leave no room for a surge pod.
     type: dict
+  gpu_rollout:
+    description:
+      - What an update of GPU pods does when no eligible node has O(num_gpus) free GPUs for a surge pod while the
+        strategy keeps every old pod until a new one is ready (C(maxUnavailable) 0, as the default 25% is for 3
+        replicas or fewer), so that the rollout would wait on C(Insufficient nvidia.com/gpu) until its deadline.
+      - V(auto) (the default) replaces the pods one at a time for that rollout (C(maxSurge) 0, C(maxUnavailable)
+        1; the only pod of one replica stops before its successor starts, with a warning), unless the
+        PodDisruptionBudget (O(pdb_min_available), O(pdb_max_unavailable)) allows no unavailable pod, which fails
+        before writing.
+        Nothing is switched when the new pods would not fit even in place of the old ones (the GPU preflight says so).
+      - V(surge) keeps the strategy and fails before writing, naming the numbers.
+      - Decided only when the apply replaces the pods. The strategy chosen then stays (the Deployment's annotation
+        C(inference.triton/gpu-rollout) records the O(update_strategy) it replaced) until the next rollout, so a
+        run with the same options changes nothing. Part of O(preflight) (V(warn) warns instead of failing, V(skip)
+        turns it off). See C(docs/reliability.md).
+    type: str
+    choices: [auto, surge]
   pod_security_context:
     description:
       - Fields merged over the pod security context defaults (C(runAsNonRoot), uid and gid 1000, C(fsGroup) 1000,
@@ -556,6 +573,13 @@ endpoints:
   returned: when state is present
   type: dict
   sample: {service: demo-triton, type: NodePort, cluster_ip: 10.96.12.4, ports: {http: {port: 8000, node_port: 31000}}}
+gpu_rollout:
+  description:
+    - Set when O(gpu_rollout=auto) switched this rollout to replacing the pods one at a time because no surge pod
+      had GPUs; C(reason) names the numbers.
+  returned: when the strategy was switched, in check mode too
+  type: dict
+  sample: {strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 1}}, reason: "gpu_rollout auto: ..."}
 rollout:
   description: The rollout's outcome when O(wait) is set (complete, replica counts, revision, pods and nodes).
   returned: when wait is true and state is present, outside check mode
@@ -654,9 +678,19 @@ def run(module: AnsibleModule) -> None:
         applier = Applier(cluster, module.check_mode, p["force_conflicts"])
         result: dict = {}
         if p["state"] == "present":
+            report: dict = {}
             result["endpoints"] = present(
-                cluster, applier, p["name"], p["namespace"], plan, p["create_namespace"], p["preflight"], warnings
+                cluster,
+                applier,
+                p["name"],
+                p["namespace"],
+                plan,
+                p["create_namespace"],
+                p["preflight"],
+                warnings,
+                report,
             )
+            result.update(report)
             result["rollout_complete"] = rollout_complete(applier)
             if p["wait"] and not module.check_mode:
                 result["rollout"] = first_rollout_slice(cluster, applier, p, result["rollout_complete"])
