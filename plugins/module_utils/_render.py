@@ -39,6 +39,15 @@ MEMORY_REQUEST_PER_GPU = Decimal(2 * 2**30)
 EPHEMERAL_STORAGE_REQUEST = "1Gi"
 LOG_ROOM = Decimal(2**30)
 TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+# Replacing a pod without failing a request (docs/reliability.md): the pod leaves the endpoints first, then sleeps
+# pre_stop_sleep_seconds while Triton still serves what the endpoints or old connections send; gRPC connections are
+# aged out within that sleep (GOAWAY after GRPC_AGE_SHARE of it, in-flight calls get GRPC_GRACE_SHARE more), so they
+# reconnect to another pod before Triton unloads its models on SIGTERM; then in-flight requests get
+# exit_timeout_seconds. The grace period covers both and a margin.
+GRACE_MARGIN = 15
+MIN_GRACE_MARGIN = 5
+GRPC_AGE_SHARE = 0.4
+GRPC_GRACE_SHARE = 0.2
 # Who may reach Triton when network_policy_enabled and the options leave it open: the release's namespace for
 # inference, a namespace named "monitoring" for metrics.
 DEFAULT_POLICY_FROM: list[dict[str, Any]] = [{"podSelector": {}}]
@@ -120,11 +129,29 @@ def _env_text(value: Any) -> str:
     return str(value)
 
 
+def grpc_connection_age_ms(pre_stop_sleep_seconds: int) -> tuple[int, int]:
+    """(max connection age, its grace) in ms: gRPC adds up to 10 % jitter to the age; both end within the sleep."""
+    return (
+        max(500, int(pre_stop_sleep_seconds * 1000 * GRPC_AGE_SHARE)),
+        max(250, int(pre_stop_sleep_seconds * 1000 * GRPC_GRACE_SHARE)),
+    )
+
+
+def termination_grace_period(o: dict[str, Any]) -> int:
+    if o["termination_grace_period_seconds"] is not None:
+        return int(o["termination_grace_period_seconds"])
+    return int(o["pre_stop_sleep_seconds"]) + int(o["exit_timeout_seconds"]) + GRACE_MARGIN
+
+
 def _server_args(o: dict[str, Any], model_repository: str) -> list[str]:
     args = ["tritonserver", f"--model-repository={model_repository}", f"--model-control-mode={o['model_control_mode']}"]
     if o["model_control_mode"] == "poll" and o["repository_poll_secs"] is not None:
         args.append(f"--repository-poll-secs={o['repository_poll_secs']}")
     args.extend(f"--load-model={model}" for model in o["load_models"])
+    args.append(f"--exit-timeout-secs={o['exit_timeout_seconds']}")
+    if o["pre_stop_sleep_seconds"]:
+        age_ms, grace_ms = grpc_connection_age_ms(o["pre_stop_sleep_seconds"])
+        args += [f"--grpc-max-connection-age={age_ms}", f"--grpc-max-connection-age-grace={grace_ms}"]
     args.extend(str(arg) for arg in o["server_args"])
     return args
 
@@ -341,7 +368,10 @@ def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, 
         "update_strategy": o["update_strategy"],
         "pod_security_context": pod_security,
         "security_context": container_security,
-        "termination_grace_period_seconds": o["termination_grace_period_seconds"],
+        "termination_grace_period_seconds": termination_grace_period(o),
+        "lifecycle": {"preStop": {"sleep": {"seconds": o["pre_stop_sleep_seconds"]}}}
+        if o["pre_stop_sleep_seconds"]
+        else {},
         "image_pull_secrets": [{"name": s} for s in o["image_pull_secrets"]],
         "runtime_class_name": o["runtime_class_name"],
         "priority_class_name": o["priority_class_name"],

@@ -74,6 +74,8 @@ TRITON_OPTIONS: dict[str, dict[str, Any]] = {
     "runtime_class_name": _opt("str"),
     "priority_class_name": _opt("str"),
     "termination_grace_period_seconds": _opt("int"),
+    "pre_stop_sleep_seconds": _opt("int"),
+    "exit_timeout_seconds": _opt("int"),
     "update_strategy": _opt("dict"),
     "gpu_rollout": _opt("str", choices=["auto", "surge"]),
     "pod_security_context": _opt("dict"),

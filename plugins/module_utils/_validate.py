@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ._quantity import is_quantity, parse
-from ._render import TEMPLATES, resources
+from ._render import GRACE_MARGIN, MIN_GRACE_MARGIN, TEMPLATES, resources
 from ._values import IMAGE_TAG_SUFFIX, NVIDIA_IMAGE
 
 NODE_PORT_RANGE = (30000, 32767)
@@ -28,6 +28,11 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 _URL_SCHEMES = ("s3://", "gs://", "as://")
 PATCH_TARGETS = tuple(TEMPLATES)
 _SPREAD_WHEN = ("DoNotSchedule", "ScheduleAnyway")
+_SHUTDOWN_FLAGS = {
+    "--exit-timeout-secs": "exit_timeout_seconds",
+    "--grpc-max-connection-age": "pre_stop_sleep_seconds (the age is derived from it)",
+    "--grpc-max-connection-age-grace": "pre_stop_sleep_seconds (the grace is derived from it)",
+}
 _PEER_KEYS = {"podSelector", "namespaceSelector", "ipBlock"}
 _PROBE_KEYS = {
     "initialDelaySeconds",
@@ -209,6 +214,20 @@ def check_hardening(o: dict[str, Any]) -> None:
     _check_peers("network_policy_metrics_from", o["network_policy_metrics_from"])
 
 
+def check_shutdown(o: dict[str, Any], origin: dict[str, str]) -> None:
+    """The grace period covers the pre-stop sleep, Triton's exit timeout and a margin, or the kubelet kills Triton
+    while it still finishes requests."""
+    grace = o["termination_grace_period_seconds"]
+    needed = o["pre_stop_sleep_seconds"] + o["exit_timeout_seconds"] + MIN_GRACE_MARGIN
+    if grace is not None and grace < needed:
+        raise ValidationError(
+            _where("termination_grace_period_seconds", origin),
+            f"{grace}s is shorter than pre_stop_sleep_seconds {o['pre_stop_sleep_seconds']}s + exit_timeout_seconds "
+            f"{o['exit_timeout_seconds']}s + {MIN_GRACE_MARGIN}s: the kubelet would kill Triton while it still finishes "
+            f"requests; set at least {needed}, or leave it unset (then it is the sum + {GRACE_MARGIN}s)",
+        )
+
+
 def validate_release(name: str, namespace: str) -> None:
     if not _DNS_LABEL.match(name) or len(name) > 53:
         raise ValidationError("name", f"release name must be a DNS label of at most 53 characters, got {name!r}")
@@ -219,8 +238,10 @@ def validate_release(name: str, namespace: str) -> None:
 def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) -> list[str]:
     """Raise ValidationError on the first bad option; return warnings for dubious but valid input."""
     warnings: list[str] = []
-    for option in ("replicas", "termination_grace_period_seconds"):
+    for option in ("replicas", "termination_grace_period_seconds", "pre_stop_sleep_seconds", "exit_timeout_seconds"):
         value = o[option]
+        if value is None and option == "termination_grace_period_seconds":
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValidationError(_where(option, origin), f"must be a non-negative integer, got {value!r}")
 
@@ -357,6 +378,9 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
             raise ValidationError(
                 "server_args", f"{flag} is set by the module; use model_repository_* / model_control_mode / load_models"
             )
+        if flag in _SHUTDOWN_FLAGS:
+            raise ValidationError("server_args", f"{flag} is set by the module; use {_SHUTDOWN_FLAGS[flag]}")
+    check_shutdown(o, origin)
 
     for option in ("liveness_probe", "readiness_probe", "startup_probe"):
         probe = o[option]

@@ -71,7 +71,9 @@ DEFAULTS: dict[str, Any] = {
     "extra_volume_mounts": [],
     "runtime_class_name": None,
     "priority_class_name": None,
-    "termination_grace_period_seconds": 60,
+    "termination_grace_period_seconds": None,  # pre_stop_sleep_seconds + exit_timeout_seconds + GRACE_MARGIN
+    "pre_stop_sleep_seconds": 15,
+    "exit_timeout_seconds": 30,
     "update_strategy": {},
     "gpu_rollout": "auto",
     "pod_security_context": {},

@@ -367,7 +367,24 @@ options:
     description: Pod C(priorityClassName).
     type: str
   termination_grace_period_seconds:
-    description: Pod termination grace period. Default V(60), above Triton's 30s exit timeout.
+    description:
+      - >-
+        Pod termination grace period. Default: O(pre_stop_sleep_seconds) + O(exit_timeout_seconds) + 15 (V(60)). A
+        value below that sum + 5 is refused before anything is written, with the numbers.
+    type: int
+  pre_stop_sleep_seconds:
+    description:
+      - >-
+        Seconds a terminating pod keeps serving before Triton gets SIGTERM (a C(preStop) C(sleep) hook): the time
+        for the endpoints, kube-proxy and load balancers to stop sending it new requests. Its gRPC connections are
+        closed gracefully (C(--grpc-max-connection-age), 40% of the sleep, plus 20% for calls in flight) so that
+        clients reconnect to another pod before Triton unloads its models. V(0) removes the hook and the connection
+        age. Default V(15).
+    type: int
+  exit_timeout_seconds:
+    description:
+      - >-
+        Triton's C(--exit-timeout-secs): how long it lets in-flight inferences finish after SIGTERM. Default V(30).
     type: int
   update_strategy:
     description: >-

@@ -369,3 +369,25 @@ def test_service_monitor():
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+
+
+def test_shutdown_defaults_sleep_then_exit_within_the_grace_period():
+    spec = pod_spec()
+    c = spec["containers"][0]
+    assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": 15}}}
+    assert "--exit-timeout-secs=30" in c["args"]
+    # gRPC connections get GOAWAY after 40% of the sleep and 20% more for calls in flight: all gone before SIGTERM.
+    assert "--grpc-max-connection-age=6000" in c["args"] and "--grpc-max-connection-age-grace=3000" in c["args"]
+    assert spec["terminationGracePeriodSeconds"] == 60  # 15 + 30 + 15
+
+
+def test_shutdown_options_move_the_derived_values_and_zero_removes_the_hook():
+    spec = pod_spec({"pre_stop_sleep_seconds": 40, "exit_timeout_seconds": 120})
+    c = spec["containers"][0]
+    assert c["lifecycle"]["preStop"]["sleep"]["seconds"] == 40
+    assert "--exit-timeout-secs=120" in c["args"] and "--grpc-max-connection-age=16000" in c["args"]
+    assert spec["terminationGracePeriodSeconds"] == 175
+    bare = pod_spec({"pre_stop_sleep_seconds": 0, "termination_grace_period_seconds": 45})
+    assert "lifecycle" not in bare["containers"][0]
+    assert not [a for a in bare["containers"][0]["args"] if a.startswith("--grpc-max-connection-age")]
+    assert bare["terminationGracePeriodSeconds"] == 45

@@ -91,6 +91,11 @@ def test_defaults_are_valid():
         ({"name_override": "Bad_Name"}, "name_override"),
         ({"service_monitor_enabled": True, "service_monitor_labels": {"release": "a b"}}, "service_monitor_labels"),
         ({"tmp_size": "big"}, "tmp_size"),
+        ({"pre_stop_sleep_seconds": -1}, "pre_stop_sleep_seconds"),
+        ({"exit_timeout_seconds": "soon"}, "exit_timeout_seconds"),
+        ({"termination_grace_period_seconds": 40}, "termination_grace_period_seconds"),
+        ({"server_args": ["--exit-timeout-secs=5"]}, "server_args"),
+        ({"server_args": ["--grpc-max-connection-age=100"]}, "server_args"),
         ({"tmp_size": "0"}, "tmp_size"),
         ({"extra_volumes": [{"name": "tmp", "emptyDir": {}}]}, "extra_volumes"),
         # /dev/shm is memory charged to the limit: a limit at or below it is refused.
@@ -125,6 +130,14 @@ def test_bad_options_name_the_option(native, option):
         check(native)
     assert err.value.option.startswith(option), (err.value.option, str(err.value))
     assert str(err.value).startswith(option)
+
+
+def test_a_grace_period_shorter_than_sleep_plus_exit_timeout_names_the_numbers():
+    with pytest.raises(ValidationError) as err:
+        check({"pre_stop_sleep_seconds": 20, "exit_timeout_seconds": 30, "termination_grace_period_seconds": 50})
+    assert "50s is shorter than pre_stop_sleep_seconds 20s + exit_timeout_seconds 30s + 5s" in str(err.value)
+    assert "set at least 55" in str(err.value)
+    assert check({"pre_stop_sleep_seconds": 20, "exit_timeout_seconds": 30, "termination_grace_period_seconds": 55}) == []
 
 
 def test_a_memory_limit_below_shm_names_both_figures():
