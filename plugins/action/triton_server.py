@@ -29,6 +29,8 @@ MODULE = "inference.triton.triton_server"
 ROLLOUT_MODULE = "inference.triton.rollout_status"
 # Each rollout_status call watches for at most this long, so progress shows between calls.
 PROGRESS_INTERVAL = 15
+# The options that still apply to a release taken over with adopt_helm_release: the server's flags.
+ADOPTION_SERVER_OPTIONS = ("model_control_mode", "load_models", "server_args")
 
 
 class ActionModule(ActionBase):
@@ -48,7 +50,12 @@ class ActionModule(ActionBase):
         p = validated.validated_parameters
 
         plan = None
-        if p["state"] == "present":
+        if p["state"] == "present" and p["adopt_helm_release"]:
+            try:
+                plan = self._adoption_plan(p)
+            except (ValidationError, ValuesError) as exc:
+                return {"failed": True, "msg": str(exc), "option": getattr(exc, "option", None), "changed": False}
+        elif p["state"] == "present":
             try:
                 plan = self._plan(p)
             except (ValidationError, ValuesError) as exc:
@@ -70,8 +77,7 @@ class ActionModule(ActionBase):
             return result
         return self._follow_rollout(p, args, result, task_vars, started)
 
-    def _plan(self, p: dict[str, Any]) -> dict[str, Any]:
-        validate_release(p["name"], p["namespace"])
+    def _documents(self, p: dict[str, Any]) -> list[tuple[str, Any]]:
         documents = []
         for path in p["values_files"]:
             found = self._find_needle("files", path)
@@ -81,6 +87,31 @@ class ActionModule(ActionBase):
                 raise ValuesError(f"values_files: cannot read {path}: {exc}") from exc
         if p["values"]:
             documents.append(("values", p["values"]))
+        return documents
+
+    def _adoption_plan(self, p: dict[str, Any]) -> dict[str, Any]:
+        """adopt_helm_release: the chart's values (over the live release's, which the module reads) and the server
+        flags; the collection's other options have no place in the chart's objects and are refused."""
+        validate_release(p["name"], p["namespace"])
+        documents = self._documents(p)
+        for source, document in documents:
+            if not isinstance(document, dict):
+                raise ValuesError(f"{source}: a values document must be a mapping")
+        others = sorted(k for k in TRITON_OPTIONS if p.get(k) is not None and k not in ADOPTION_SERVER_OPTIONS)
+        if others:
+            raise ValidationError(
+                "adopt_helm_release",
+                f"{', '.join(others)} cannot be set while taking over a Helm release, whose objects keep the chart's "
+                "shape; give the chart's values in values or values_files instead",
+            )
+        server = {k: p.get(k) for k in ADOPTION_SERVER_OPTIONS if p.get(k) is not None}
+        if server.get("model_control_mode") not in (None, "explicit") and server.get("load_models"):
+            raise ValidationError("load_models", "only with model_control_mode explicit")
+        return {"adopt": {"documents": documents, "server": server}, "warnings": []}
+
+    def _plan(self, p: dict[str, Any]) -> dict[str, Any]:
+        validate_release(p["name"], p["namespace"])
+        documents = self._documents(p)
         native = {k: p.get(k) for k in TRITON_OPTIONS}
         warnings: list[str] = []  # chart values the module reads differently from the chart, then dubious input
         options, origin = merge_options(native, documents, warnings)

@@ -111,6 +111,7 @@ RELEASE_OPTIONS: dict[str, dict[str, Any]] = {
     "rollback_on_failure": _opt("bool", default=False),
     "preflight": _opt("str", default="fail", choices=["fail", "warn", "skip"]),
     "force_conflicts": _opt("bool", default=True),
+    "adopt_helm_release": _opt("bool", default=False),
     # Set by the action plugin: the rendered manifests and merged options. Not for users.
     "plan": _opt("dict"),
 }

@@ -135,6 +135,36 @@ options:
         which is how drift gets corrected. With V(false), such a conflict fails the task and names the manager.
     type: bool
     default: true
+  adopt_helm_release:
+    description:
+      - >-
+        Take over the live release O(name) of the C(triton-backend) Helm chart (chart 1.3.0) in O(namespace) without
+        replacing its pods: its Deployment, Service and, when enabled, PodDisruptionBudget keep the chart's names,
+        selector and pod template field for field; field ownership moves to this collection's field manager
+        (server-side apply with force, then Helm's field-manager entries, labels and annotations are removed);
+        after the rollout completed, Helm's release Secrets (C(sh.helm.release.v1.<name>.v<N>)) are deleted and
+        C(helm list) no longer shows the release.
+      - >-
+        Values: the release's own (from Helm's newest release Secret, which must be C(deployed)), with O(values_files)
+        and O(values) merged over them as Helm merges values. Without any, nothing but ownership and metadata changes.
+        A value that changes the pod template replaces the pods one by one; RV(adoption.pods_roll) and
+        RV(adoption.values_changed) say so, in check mode too. The release's values are recorded on the Deployment
+        (annotation C(inference.triton/helm-values)), so later runs with O(adopt_helm_release) keep working after
+        Helm's Secrets are gone.
+      - >-
+        The server keeps the chart's flags (C(--model-control-mode=explicit), C(--strict-model-config=false));
+        O(model_control_mode), O(load_models) and O(server_args) change them. Models loaded through Triton's API stay
+        loaded when the pods are not replaced; new pods start with O(load_models) only. The collection's other
+        Triton options cannot be set with O(adopt_helm_release).
+      - >-
+        The chart's policy/v1beta1 PodDisruptionBudget cannot be installed by Helm on Kubernetes 1.25 or later; one
+        created before a cluster upgrade is served as policy/v1 and is taken over as such.
+      - >-
+        Always waits for the rollout (up to O(wait_timeout)). A failure before Helm's Secrets are deleted leaves them
+        in place: a re-run finishes the hand-over, and C(helm rollback) hands the objects back to Helm. Needs C(list)
+        and C(delete) on Secrets in the namespace (C(docs/rbac.yml)).
+    type: bool
+    default: false
   plan:
     description:
       - Internal, set by the action plugin (rendered manifests and merged options). Do not set it.
@@ -517,6 +547,12 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Take over the live triton-backend Helm release tb, keeping its pods
+  inference.triton.triton_server:
+    name: tb
+    namespace: triton
+    adopt_helm_release: true
+
 - name: Deploy Triton with two GPU replicas and a PDB
   inference.triton.triton_server:
     name: demo
@@ -569,6 +605,31 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+adoption:
+  description:
+    - With O(adopt_helm_release), the hand-over (in check mode, what it would be).
+    - C(objects) per object key its action, the fields a Helm field manager owned (C(fields_from_helm)) and the
+      Helm labels and annotations removed; C(pods_roll) whether the pods are replaced; C(values_changed) the values
+      that differ from the release's; C(helm_secrets) the Helm release Secrets deleted; C(server) the server's flags.
+  returned: when O(adopt_helm_release=true) and O(state=present)
+  type: dict
+  sample:
+    helm_release: tb
+    revision: 1
+    chart: triton-backend-1.3.0
+    values_source: Helm release tb revision 1
+    values_changed: {}
+    pods_roll: false
+    server: {model_control_mode: explicit, strict_model_config: false, load_models: [], server_args: []}
+    helm_secrets: [sh.helm.release.v1.tb.v1]
+    objects:
+      deployment:
+        kind: Deployment
+        name: tb-triton-backend
+        action: updated
+        fields_from_helm: [metadata.annotations, metadata.labels, spec.replicas, spec.template]
+        labels_removed: [heritage, chart, app.kubernetes.io/managed-by]
+        annotations_removed: [meta.helm.sh/release-name, meta.helm.sh/release-namespace, rollme]
 objects:
   description: Per object key (V(namespace), V(deployment), V(service), V(pdb), V(service_monitor)) its action and resulting object.
   returned: always
@@ -676,6 +737,7 @@ def run(module: AnsibleModule) -> None:
     from ansible_collections.inference.triton.plugins.module_utils._release import (
         ReleaseError,
         absent,
+        endpoints,
         present,
         rollout_complete,
         wait_absent,
@@ -694,7 +756,16 @@ def run(module: AnsibleModule) -> None:
         cluster = Cluster(p)
         applier = Applier(cluster, module.check_mode, p["force_conflicts"])
         result: dict = {}
-        if p["state"] == "present":
+        if p["state"] == "present" and plan.get("adopt") is not None:
+            from ansible_collections.inference.triton.plugins.module_utils import _adopt
+
+            # The hand-over waits for its rollout itself: Helm's Secrets go only after it completed.
+            result["adoption"] = _adopt.present(
+                cluster, applier, p["name"], p["namespace"], plan["adopt"], p["wait_timeout"], warnings
+            )
+            result["endpoints"] = endpoints(applier)
+            result["rollout_complete"] = True
+        elif p["state"] == "present":
             report: dict = {}
             result["endpoints"] = present(
                 cluster,
@@ -713,9 +784,17 @@ def run(module: AnsibleModule) -> None:
                 result["rollout"] = first_rollout_slice(cluster, applier, p, result["rollout_complete"])
                 result["rollout_complete"] = result["rollout"]["complete"]
         else:
+            from ansible_collections.inference.triton.plugins.module_utils._adopt import adopted_pod_selectors
+
+            # A release taken over from Helm keeps the chart's pod labels: its pods are waited for by those.
+            selectors = [release_selector(p["name"]), *adopted_pod_selectors(applier, p["namespace"], p["name"])]
             absent(cluster, applier, p["name"], p["namespace"])
             if p["wait"] and applier.changed and not module.check_mode:
-                left = wait_absent(cluster, p["namespace"], release_selector(p["name"]), p["wait_timeout"])
+                left = [
+                    pod
+                    for selector in selectors
+                    for pod in wait_absent(cluster, p["namespace"], selector, p["wait_timeout"])
+                ]
                 if left:
                     warnings.append(f"pods still terminating after {p['wait_timeout']}s: {', '.join(left)}")
     except (ReleaseError, ApplyError, ClusterError) as exc:
@@ -735,7 +814,9 @@ def run(module: AnsibleModule) -> None:
         actions={r["key"]: r["action"] for r in applier.results},
         retries=cluster.retries,
     )
-    if plan:
+    if plan and "adopt" in plan:
+        result["fullname"] = result["adoption"]["fullname"]
+    elif plan:
         result["options"] = plan["options"]
         result["origin"] = {k: v for k, v in plan["origin"].items() if v != "default"}
         result["fullname"] = plan["context"]["fullname"]
