@@ -151,6 +151,8 @@ class ActionModule(ActionBase):
                     "namespace": p["namespace"],
                     "timeout": max(1, int(min(PROGRESS_INTERVAL, remaining))),
                     "fail_on_timeout": False,
+                    "verify_pods": True,
+                    "verify_models": list((result.get("options") or {}).get("models") or []),
                 },
                 task_vars=task_vars,
             )
@@ -159,6 +161,12 @@ class ActionModule(ActionBase):
                 return result
             if status["complete"]:
                 result["rollout"] = status
+                if status.get("serving_problems"):
+                    result.update(
+                        failed=True,
+                        msg=f"rollout of Deployment {p['namespace']}/{name} completed, but its new pods do not serve "
+                        "as declared: " + "; ".join(status["serving_problems"]),
+                    )
                 return result
             remaining = deadline - time.monotonic()
             progress = status.get("progress") or {}
@@ -167,6 +175,7 @@ class ActionModule(ActionBase):
                 or progress.get("deadline_exceeded")
                 or progress.get("crash_loop")
                 or progress.get("gpu_stall")
+                or progress.get("models_unavailable")
             ):
                 break
             text = status.get("summary")
@@ -184,6 +193,13 @@ class ActionModule(ActionBase):
                 f"rollout of Deployment {p['namespace']}/{name} stopped after {int(time.monotonic() - started)}s "
                 f"of {p['wait_timeout']}s: new pods keep crashing ({', '.join(crash_loop)}), which does not recover "
                 f"without a change ({status.get('summary')}): " + "; ".join(reasons)
+            )
+        elif (status.get("progress") or {}).get("models_unavailable"):
+            # Explicit mode does not retry a model that failed to load: the pod never becomes ready.
+            msg = (
+                f"rollout of Deployment {p['namespace']}/{name} stopped after {int(time.monotonic() - started)}s "
+                f"of {p['wait_timeout']}s: declared models cannot load, which Triton does not retry in explicit mode "
+                f"({status.get('summary')}): " + "; ".join(reasons)
             )
         elif (status.get("progress") or {}).get("gpu_stall"):
             msg = (

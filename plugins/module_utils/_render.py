@@ -147,7 +147,7 @@ def _server_args(o: dict[str, Any], model_repository: str) -> list[str]:
     args = ["tritonserver", f"--model-repository={model_repository}", f"--model-control-mode={o['model_control_mode']}"]
     if o["model_control_mode"] == "poll" and o["repository_poll_secs"] is not None:
         args.append(f"--repository-poll-secs={o['repository_poll_secs']}")
-    args.extend(f"--load-model={model}" for model in o["load_models"])
+    args.extend(f"--load-model={model}" for model in o["load_models"] or o["models"])
     args.append(f"--exit-timeout-secs={o['exit_timeout_seconds']}")
     if o["pre_stop_sleep_seconds"]:
         age_ms, grace_ms = grpc_connection_age_ms(o["pre_stop_sleep_seconds"])

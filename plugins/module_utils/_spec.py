@@ -62,6 +62,7 @@ TRITON_OPTIONS: dict[str, dict[str, Any]] = {
     "resources": _opt("dict"),
     "model_control_mode": _opt("str", choices=["none", "poll", "explicit"]),
     "load_models": _opt("list", elements="str"),
+    "models": _opt("list", elements="str"),
     "repository_poll_secs": _opt("int"),
     "server_args": _opt("list", elements="str"),
     "liveness_probe": _opt("dict"),

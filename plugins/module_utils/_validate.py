@@ -223,8 +223,8 @@ def check_shutdown(o: dict[str, Any], origin: dict[str, str]) -> None:
         raise ValidationError(
             _where("termination_grace_period_seconds", origin),
             f"{grace}s is shorter than pre_stop_sleep_seconds {o['pre_stop_sleep_seconds']}s + exit_timeout_seconds "
-            f"{o['exit_timeout_seconds']}s + {MIN_GRACE_MARGIN}s: the kubelet would kill Triton while it still finishes "
-            f"requests; set at least {needed}, or leave it unset (then it is the sum + {GRACE_MARGIN}s)",
+            f"{o['exit_timeout_seconds']}s + {MIN_GRACE_MARGIN}s: the kubelet would kill Triton while it still "
+            f"finishes requests; set at least {needed}, or leave it unset (then it is the sum + {GRACE_MARGIN}s)",
         )
 
 
@@ -367,9 +367,19 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
             raise ValidationError("repository_poll_secs", f"needs model_control_mode: poll (it is {mode})")
         if o["repository_poll_secs"] < 1:
             raise ValidationError("repository_poll_secs", f"must be at least 1, got {o['repository_poll_secs']}")
-    for model in o["load_models"]:
-        if not model or "/" in model or model.startswith("-"):
-            raise ValidationError("load_models", f"invalid model name {model!r}")
+    if o["models"]:
+        if mode != "explicit":
+            raise ValidationError(
+                _where("model_control_mode", origin),
+                f"models declares the models every pod serves, which needs explicit mode (it is {mode}); leave "
+                "model_control_mode unset or set it to explicit",
+            )
+        if o["load_models"]:
+            raise ValidationError("load_models", "set models or load_models, not both (models loads and checks them)")
+    for option in ("load_models", "models"):
+        for model in o[option]:
+            if not model or "/" in model or model.startswith("-"):
+                raise ValidationError(option, f"invalid model name {model!r}")
     for arg in o["server_args"]:
         if not str(arg).startswith("--"):
             raise ValidationError("server_args", f"each argument must look like --flag=value, got {arg!r}")

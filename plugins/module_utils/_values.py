@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "resources": {},
     "model_control_mode": "none",
     "load_models": [],
+    "models": [],
     "repository_poll_secs": None,
     "server_args": [],
     "liveness_probe": {},
@@ -416,6 +417,8 @@ def merge_options(
             merged[option] = value
             origin[option] = "option"
     merged["arch"] = arch
+    if merged["models"] and origin["model_control_mode"] == "default":
+        merged["model_control_mode"] = "explicit"  # a declared model set is loaded, and only it, at start
     if merged["pdb_min_available"] is None and merged["pdb_max_unavailable"] is None:
         merged["pdb_min_available"] = 1
     if warnings is not None:

@@ -544,6 +544,13 @@ class RolloutWatcher:
         )
         return [to_dict(p) for p in listing.items]
 
+    def list_pods(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every pod the Deployment's selector matches, as dicts."""
+        return self._list_pods(deployment)
+
+    def current_replicaset(self, deployment: dict[str, Any]) -> str | None:
+        return self._current_replicaset(deployment)
+
     def _current_replicaset(self, deployment: dict[str, Any]) -> str | None:
         """Name of the ReplicaSet of the Deployment's current revision, or None while the controller has none."""
         revision = (deployment["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision")

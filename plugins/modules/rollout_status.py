@@ -57,6 +57,20 @@ options:
       - Roll the Deployment back to the pod template of its previous revision, instead of waiting.
     type: bool
     default: false
+  verify_pods:
+    description:
+      - >-
+        Once the rollout is complete, check every pod of the new revision: its C(triton) container has not
+        restarted, and each model of O(verify_models) is READY, asked of each pod directly through the API server's
+        pod proxy (needs C(get) on C(pods/proxy) when O(verify_models) is set). Problems are returned in
+        C(serving_problems) and, with O(fail_on_timeout), fail the task.
+    type: bool
+    default: false
+  verify_models:
+    description: The models every pod of the new revision must serve (with O(verify_pods)).
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -95,6 +109,8 @@ progress:
   description:
     - Replica counts, revision, and whether the progress deadline passed.
     - C(crash_loop), when the wait stopped early, lists the crash-looping containers as C(pod/container).
+    - C(models_unavailable), with O(verify_models), lists the declared models a running new pod reports UNAVAILABLE
+      (Triton does not retry them in explicit mode), with Triton's reason.
   returned: always
   type: dict
 reasons:
@@ -107,6 +123,12 @@ pods:
   returned: always
   type: list
   elements: dict
+serving_problems:
+  description: With O(verify_pods), what the new pods lack, one line per pod and problem, for example
+    C(pod demo-triton-7f9c-x2x7q: model add_sub is UNAVAILABLE: ...) (empty when every pod serves every model).
+  returned: when verify_pods is true and the rollout is complete
+  type: list
+  elements: str
 rollback:
   description: The revision the Deployment was rolled back to.
   returned: when rollback is true
@@ -125,6 +147,8 @@ def main() -> None:
             "timeout": {"type": "int", "default": 600},
             "fail_on_timeout": {"type": "bool", "default": True},
             "rollback": {"type": "bool", "default": False},
+            "verify_pods": {"type": "bool", "default": False},
+            "verify_models": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -157,6 +181,16 @@ def main() -> None:
             summary=progress_text(progress),
             pods=watcher.pods(deployment),
         )
+        if progress["complete"] and p["verify_pods"] and not p["rollback"]:
+            from ansible_collections.inference.triton.plugins.module_utils._serving import verify_rollout
+
+            result["serving_problems"] = verify_rollout(cluster, watcher, deployment, p["verify_models"])
+            if result["serving_problems"] and p["fail_on_timeout"]:
+                module.fail_json(
+                    msg=f"rollout of Deployment {p['namespace']}/{p['name']} completed, but its new pods do not "
+                    "serve as declared: " + "; ".join(result["serving_problems"]),
+                    **result,
+                )
         if not progress["complete"]:
             # The progress line says when pods are still pulling their image, and for how long.
             pulls = watcher.image_pulls(deployment) if not p["rollback"] else []
@@ -166,9 +200,18 @@ def main() -> None:
                 result["summary"] += f"; {pulls_text(pulls)}"
                 result["image_pulls"] = pulls
             result["reasons"] = watcher.explain(deployment)
+            if p["verify_models"] and not p["rollback"]:
+                from ansible_collections.inference.triton.plugins.module_utils._serving import unavailable_models
+
+                unavailable = unavailable_models(cluster, watcher, deployment, p["verify_models"])
+                if unavailable:
+                    progress["models_unavailable"] = unavailable
+                    result["reasons"] = unavailable + result["reasons"]
             if p["fail_on_timeout"] and not p["rollback"]:
                 if progress.get("crash_loop"):
                     ended = f"stopped: new pods keep crashing ({', '.join(progress['crash_loop'])})"
+                elif progress.get("models_unavailable"):
+                    ended = "stopped: declared models cannot load, which Triton does not retry in explicit mode"
                 elif progress.get("gpu_stall"):
                     ended = f"stopped: {GPU_STALL_TEXT}"
                 else:

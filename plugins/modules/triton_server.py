@@ -355,6 +355,17 @@ options:
     description: Models to load at start in V(explicit) mode (C(--load-model)).
     type: list
     elements: str
+  models:
+    description:
+      - >-
+        The models every replica must serve: Triton starts in V(explicit) mode (unless O(model_control_mode) says
+        otherwise, which is refused) with C(--load-model) for each, so every pod loads the same set and nothing
+        else. After the rollout each new pod is asked, through the API server's pod proxy (C(get) and C(create) on
+        C(pods/proxy)), whether every model is READY; a pod that is not, or whose Triton restarted, fails the task
+        naming the pod, the model and Triton's reason. A running new pod that reports a declared model UNAVAILABLE
+        stops the wait at once (explicit mode does not retry it). Not with O(load_models).
+    type: list
+    elements: str
   repository_poll_secs:
     description: C(--repository-poll-secs) in V(poll) mode.
     type: int
@@ -718,6 +729,11 @@ def first_rollout_slice(cluster: Cluster, applier, p: dict, unchanged_and_comple
         rollout["summary"] = progress_text(progress)
         if progress["complete"]:
             rollout["pods"] = watcher.pods(deployment)
+            if not unchanged_and_complete:
+                from ansible_collections.inference.triton.plugins.module_utils._serving import verify_rollout
+
+                models = ((p.get("plan") or {}).get("options") or {}).get("models") or []
+                rollout["serving_problems"] = verify_rollout(cluster, watcher, deployment, models)
     return rollout
 
 
@@ -783,6 +799,11 @@ def run(module: AnsibleModule) -> None:
             if p["wait"] and not module.check_mode:
                 result["rollout"] = first_rollout_slice(cluster, applier, p, result["rollout_complete"])
                 result["rollout_complete"] = result["rollout"]["complete"]
+                if result["rollout"].get("serving_problems"):
+                    raise ReleaseError(
+                        f"rollout of Deployment {p['namespace']}/{plan['context']['fullname']} completed, but its new pods do "
+                        "not serve as declared: " + "; ".join(result["rollout"]["serving_problems"])
+                    )
         else:
             from ansible_collections.inference.triton.plugins.module_utils._adopt import adopted_pod_selectors
 

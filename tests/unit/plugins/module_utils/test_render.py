@@ -391,3 +391,9 @@ def test_shutdown_options_move_the_derived_values_and_zero_removes_the_hook():
     assert "lifecycle" not in bare["containers"][0]
     assert not [a for a in bare["containers"][0]["args"] if a.startswith("--grpc-max-connection-age")]
     assert bare["terminationGracePeriodSeconds"] == 45
+
+
+def test_declared_models_load_in_explicit_mode():
+    args = container({"models": ["add_sub", "identity"]})["args"]
+    assert "--model-control-mode=explicit" in args
+    assert [a for a in args if a.startswith("--load-model")] == ["--load-model=add_sub", "--load-model=identity"]

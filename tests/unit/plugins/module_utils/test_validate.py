@@ -91,6 +91,9 @@ def test_defaults_are_valid():
         ({"name_override": "Bad_Name"}, "name_override"),
         ({"service_monitor_enabled": True, "service_monitor_labels": {"release": "a b"}}, "service_monitor_labels"),
         ({"tmp_size": "big"}, "tmp_size"),
+        ({"models": ["add_sub"], "model_control_mode": "poll"}, "model_control_mode"),
+        ({"models": ["add_sub"], "load_models": ["identity"]}, "load_models"),
+        ({"models": ["a/b"]}, "models"),
         ({"pre_stop_sleep_seconds": -1}, "pre_stop_sleep_seconds"),
         ({"exit_timeout_seconds": "soon"}, "exit_timeout_seconds"),
         ({"termination_grace_period_seconds": 40}, "termination_grace_period_seconds"),
@@ -137,7 +140,9 @@ def test_a_grace_period_shorter_than_sleep_plus_exit_timeout_names_the_numbers()
         check({"pre_stop_sleep_seconds": 20, "exit_timeout_seconds": 30, "termination_grace_period_seconds": 50})
     assert "50s is shorter than pre_stop_sleep_seconds 20s + exit_timeout_seconds 30s + 5s" in str(err.value)
     assert "set at least 55" in str(err.value)
-    assert check({"pre_stop_sleep_seconds": 20, "exit_timeout_seconds": 30, "termination_grace_period_seconds": 55}) == []
+    assert (
+        check({"pre_stop_sleep_seconds": 20, "exit_timeout_seconds": 30, "termination_grace_period_seconds": 55}) == []
+    )
 
 
 def test_a_memory_limit_below_shm_names_both_figures():
