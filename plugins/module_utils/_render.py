@@ -19,6 +19,8 @@ MANAGED_BY = "inference.triton"
 COMPONENT = "inference-server"
 GPU_RESOURCE = "nvidia.com/gpu"
 PREPARED_NODE_LABEL = "inference.triton/model-repository"
+# Pod-template annotation: a new model repository revision rolls the pods like any other change (and rolls back).
+REVISION_ANNOTATION = "inference.triton/model-repository-revision"
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates", "triton_server")
 # Object key -> template file. The order is the apply order.
 TEMPLATES = {
@@ -363,7 +365,10 @@ def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, 
         "selector_labels": selector,
         "pod_labels": pod_labels,
         "annotations": {str(k): str(v) for k, v in o["annotations"].items()},
-        "pod_annotations": {str(k): str(v) for k, v in o["pod_annotations"].items()},
+        "pod_annotations": {
+            **{str(k): str(v) for k, v in o["pod_annotations"].items()},
+            **({REVISION_ANNOTATION: str(o["model_repository_revision"])} if o["model_repository_revision"] else {}),
+        },
         "replicas": o["replicas"],
         "update_strategy": o["update_strategy"],
         "pod_security_context": pod_security,

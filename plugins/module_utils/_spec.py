@@ -63,6 +63,7 @@ TRITON_OPTIONS: dict[str, dict[str, Any]] = {
     "model_control_mode": _opt("str", choices=["none", "poll", "explicit"]),
     "load_models": _opt("list", elements="str"),
     "models": _opt("list", elements="str"),
+    "model_repository_revision": _opt("str"),
     "repository_poll_secs": _opt("int"),
     "server_args": _opt("list", elements="str"),
     "liveness_probe": _opt("dict"),

@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "model_control_mode": "none",
     "load_models": [],
     "models": [],
+    "model_repository_revision": None,
     "repository_poll_secs": None,
     "server_args": [],
     "liveness_probe": {},

@@ -238,6 +238,15 @@ options:
   model_repository_url:
     description: Object storage URL (V(s3://...), V(gs://...), V(as://...)) for O(model_repository_type=object_storage).
     type: str
+  model_repository_revision:
+    description:
+      - >-
+        A version of the model repository's content: any value; when it changes, the pods are replaced like for any
+        other change (rolling, without failing a request), so that every pod serves the new models, and a rollback
+        brings the old value back. Rendered as the pod annotation C(inference.triton/model-repository-revision). The
+        role fills it from the model_repository role's fingerprint of the repository it copied (paths, sizes and
+        modification times); for object storage give an object version or ETag yourself.
+    type: str
   model_repository_secret:
     description:
       - Existing Secret whose keys become the container's environment (for example C(AWS_ACCESS_KEY_ID),

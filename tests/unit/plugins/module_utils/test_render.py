@@ -397,3 +397,13 @@ def test_declared_models_load_in_explicit_mode():
     args = container({"models": ["add_sub", "identity"]})["args"]
     assert "--model-control-mode=explicit" in args
     assert [a for a in args if a.startswith("--load-model")] == ["--load-model=add_sub", "--load-model=identity"]
+
+
+def test_a_model_repository_revision_is_a_pod_template_annotation():
+    assert "inference.triton/model-repository-revision" not in (
+        objects()["deployment"]["spec"]["template"]["metadata"].get("annotations") or {}
+    )
+    annotations = objects({"model_repository_revision": "abc123", "pod_annotations": {"team": "ml"}})["deployment"][
+        "spec"
+    ]["template"]["metadata"]["annotations"]
+    assert annotations == {"team": "ml", "inference.triton/model-repository-revision": "abc123"}
