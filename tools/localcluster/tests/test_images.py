@@ -260,7 +260,8 @@ def test_triton_config_lets_the_deployment_args_be_the_command_line() -> None:
     assert any(e.startswith("PATH=/opt/tritonserver/bin:") for e in im.TRITON_CONFIG["env"])
     assert im.TRITON_CONFIG["user"] == ["1000:1000"]
     render = pytest.importorskip("ansible_collections.inference.triton.plugins.module_utils._render")
-    options = {"model_control_mode": "none", "repository_poll_secs": None, "load_models": [], "server_args": []}
+    values = pytest.importorskip("ansible_collections.inference.triton.plugins.module_utils._values")
+    options = values.merge_options({}, [])[0]  # every option, as the module renders them
     assert render._server_args(options, "/models")[0] == "tritonserver"
 
 
