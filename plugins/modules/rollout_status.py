@@ -124,8 +124,10 @@ pods:
   type: list
   elements: dict
 serving_problems:
-  description: With O(verify_pods), what the new pods lack, one line per pod and problem, for example
-    C(pod demo-triton-7f9c-x2x7q: model add_sub is UNAVAILABLE: ...) (empty when every pod serves every model).
+  description:
+    - >-
+      With O(verify_pods), what the new pods lack, one line per pod and problem, for example
+      C(pod demo-triton-7f9c-x2x7q: model add_sub is UNAVAILABLE: ...) (empty when every pod serves every model).
   returned: when verify_pods is true and the rollout is complete
   type: list
   elements: str
