@@ -147,8 +147,8 @@ options:
       - >-
         Values: the release's own (from Helm's newest release Secret, which must be C(deployed)), with O(values_files)
         and O(values) merged over them as Helm merges values. Without any, nothing but ownership and metadata changes.
-        A value that changes the pod template replaces the pods one by one; RV(adoption.pods_roll) and
-        RV(adoption.values_changed) say so, in check mode too. The release's values are recorded on the Deployment
+        A value that changes the pod template replaces the pods one by one; C(adoption.pods_roll) and
+        C(adoption.values_changed) say so, in check mode too. The release's values are recorded on the Deployment
         (annotation C(inference.triton/helm-values)), so later runs with O(adopt_helm_release) keep working after
         Helm's Secrets are gone.
       - >-
