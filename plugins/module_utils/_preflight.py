@@ -218,10 +218,10 @@ def gpu_slots(
     return slots, lines
 
 
-def check_gpu_capacity(cluster: Cluster, context: dict[str, Any], o: dict[str, Any], warnings: list[str]) -> str | None:
-    """Enough free GPUs for replicas x num_gpus on eligible nodes? Returns the problem, or None."""
-    if o["use_cpu"] or not o["replicas"]:
-        return None
+def _nodes_and_pods(
+    cluster: Cluster, warnings: list[str], denied: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """Every node and every pod that holds resources; None, with ``denied`` and the reason warned, when RBAC says no."""
     try:
         nodes = [to_dict(n) for n in _get(cluster, "v1", "Node").items]
         pods = [
@@ -230,9 +230,20 @@ def check_gpu_capacity(cluster: Cluster, context: dict[str, Any], o: dict[str, A
         ]
     except Exception as exc:
         if getattr(exc, "status", None) == 403:
-            warnings.append(f"preflight: cannot list nodes and pods to check GPU capacity ({api_error_message(exc)})")
+            warnings.append(f"{denied} ({api_error_message(exc)})")
             return None
         raise
+    return nodes, pods
+
+
+def check_gpu_capacity(cluster: Cluster, context: dict[str, Any], o: dict[str, Any], warnings: list[str]) -> str | None:
+    """Enough free GPUs for replicas x num_gpus on eligible nodes? Returns the problem, or None."""
+    if o["use_cpu"] or not o["replicas"]:
+        return None
+    listed = _nodes_and_pods(cluster, warnings, "preflight: cannot list nodes and pods to check GPU capacity")
+    if listed is None:
+        return None
+    nodes, pods = listed
     slots, lines = gpu_slots(
         nodes,
         pods,
@@ -260,20 +271,13 @@ def gpu_headroom(
 ) -> tuple[int, int, list[str]] | None:
     """For a rolling update (gpu_rollout): how many more pods of ``num_gpus`` GPUs fit beside every running pod,
     how many fit once the release's own pods are gone, and a line per eligible node. None when it cannot be read."""
-    try:
-        nodes = [to_dict(n) for n in _get(cluster, "v1", "Node").items]
-        pods = [
-            to_dict(p)
-            for p in _get(cluster, "v1", "Pod", field_selector="status.phase!=Succeeded,status.phase!=Failed").items
-        ]
-    except Exception as exc:
-        if getattr(exc, "status", None) == 403:
-            warnings.append(
-                f"gpu_rollout: cannot list nodes and pods to check the GPUs for surge pods ({api_error_message(exc)})"
-            )
-            return None
-        raise
+    listed = _nodes_and_pods(
+        cluster, warnings, "gpu_rollout: cannot list nodes and pods to check the GPUs for surge pods"
+    )
+    if listed is None:
+        return None
+    nodes, pods = listed
     where = (context["node_selector"], context["affinity"], context["tolerations"])
     spare, lines = gpu_slots(nodes, pods, o["num_gpus"], *where, {})
-    in_place, _ = gpu_slots(nodes, pods, o["num_gpus"], *where, context["selector_labels"])
+    in_place, _lines = gpu_slots(nodes, pods, o["num_gpus"], *where, context["selector_labels"])
     return spare, in_place, lines

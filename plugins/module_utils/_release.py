@@ -17,7 +17,7 @@ from ._preflight import (
     gpu_headroom,
     namespace_state,
 )
-from ._render import MANAGED_BY, release_selector
+from ._render import MANAGED_BY, REVISION_ANNOTATION, release_selector
 from ._rollout import ONE_AT_A_TIME, decide, keeps_auto_choice, pdb_allowed_unavailable, rolls_pods, with_one_at_a_time
 
 # Every kind this collection may create for a release, in apply order.
@@ -47,6 +47,15 @@ def _owned_elsewhere(live: dict[str, Any], release: str) -> str | None:
     if labels.get("app.kubernetes.io/instance") != release:
         return f"belongs to release {labels.get('app.kubernetes.io/instance')!r}"
     return None
+
+
+def keep_revision(manifest: dict[str, Any], live: dict[str, Any]) -> None:
+    """Unset model_repository_revision keeps the live one: a run that did not fingerprint the repository (the
+    triton_server role alone, verify.yml) must neither remove it nor roll the pods."""
+    live_annotations = ((live.get("spec") or {}).get("template") or {}).get("metadata", {}).get("annotations") or {}
+    if REVISION_ANNOTATION in live_annotations:
+        metadata = manifest["spec"]["template"].setdefault("metadata", {})
+        metadata.setdefault("annotations", {})[REVISION_ANNOTATION] = live_annotations[REVISION_ANNOTATION]
 
 
 def present(
@@ -92,6 +101,8 @@ def present(
                     "remove it, or choose another release name or fullname_override",
                     "name",
                 )
+        if key == "deployment" and live is not None and o.get("model_repository_revision") is None:
+            keep_revision(manifest, live)
         try:
             planned[key] = applier.plan(manifest, namespace_exists=exists)
         except ApplyError as exc:

@@ -245,7 +245,8 @@ options:
         other change (rolling, without failing a request), so that every pod serves the new models, and a rollback
         brings the old value back. Rendered as the pod annotation C(inference.triton/model-repository-revision). The
         role fills it from the model_repository role's fingerprint of the repository it copied (paths, sizes and
-        modification times); for object storage give an object version or ETag yourself.
+        modification times); for object storage give an object version or ETag yourself. Unset, a Deployment
+        keeps the revision it has (a run that did not fingerprint the repository rolls nothing).
     type: str
   model_repository_secret:
     description:
@@ -464,7 +465,9 @@ options:
     type: dict
   security_context:
     description:
-      - Fields merged over the container security context defaults (no privilege escalation, all capabilities dropped, the root filesystem read-only as O(read_only_root_filesystem) says).
+      - >-
+        Fields merged over the container security context defaults (no privilege escalation, all capabilities
+        dropped, the root filesystem read-only as O(read_only_root_filesystem) says).
     type: dict
   read_only_root_filesystem:
     description:

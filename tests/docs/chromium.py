@@ -82,7 +82,7 @@ class Chromium:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ChromiumError("no answer from chromium in time")
-            ready, _, _ = select.select([self._from_chrome], [], [], left)
+            ready, _writable, _errors = select.select([self._from_chrome], [], [], left)
             if ready:
                 chunk = os.read(self._from_chrome, 1 << 20)
                 if not chunk:

@@ -129,7 +129,7 @@ def test_no_internal_link_is_broken(site, browser):
             if not href.startswith("file://"):
                 continue  # external addresses are not crawled (the build machine is offline)
             links.setdefault(href, set()).add(url)
-            target, _ = urldefrag(href)
+            target, _fragment = urldefrag(href)
             path = Path(unquote(urlparse(target).path))
             assert path.is_relative_to(root), f"{url} links out of the site: {href}"
             if path.suffix == ".html" and path.is_file() and target not in pages:

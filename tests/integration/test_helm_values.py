@@ -216,7 +216,7 @@ def test_cases_exercise_what_they_claim(helm_binary: Path, tmp_path: Path) -> No
     gpu = view(chart_objects(helm_binary, [VALUES / "gpu.yaml"], tmp_path))
     assert gpu["gpu_limit"] == "2" and gpu["replicas"] == 2
     # Every render differs: the random rollme annotation on the Deployment (not on its pods).
-    first, second = (chart_objects(helm_binary, [], tmp_path)["Deployment"] for _ in range(2))
+    first, second = (chart_objects(helm_binary, [], tmp_path)["Deployment"] for _attempt in range(2))
     assert first["metadata"]["annotations"]["rollme"] != second["metadata"]["annotations"]["rollme"]
     assert first["spec"]["template"] == second["spec"]["template"]
 

@@ -33,7 +33,7 @@ def index_of(k8s, namespace: str, pod: str) -> dict[str, str]:
 
 def test_every_pod_serves_the_declared_models_and_only_those(runner, k8s, real_ns, tmp_path):
     repository = real.model_repository(tmp_path, models=("add_sub", "identity"))
-    result, _ = real.release(runner, real_ns, "decl", repository, replicas=2, models=["add_sub"])
+    result, _seconds = real.release(runner, real_ns, "decl", repository, replicas=2, models=["add_sub"])
     assert not result.get("failed"), result.get("msg")
     assert result["rollout"]["complete"] is True
     assert result["options"]["model_control_mode"] == "explicit"

@@ -45,7 +45,7 @@ def test_nothing_listening_is_explained():
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    rc, out, _ = run_verify(url)
+    rc, out, _err = run_verify(url)
     assert rc != 0, out[-3000:]
     assert_explained(out, url)
     assert "Connection refused" in out, out[-3000:]
@@ -68,7 +68,7 @@ def test_an_unroutable_node_address_is_explained(kube_cluster):
     if route.returncode == 0 and "unreachable" not in route.stdout:
         pytest.skip(f"{address} is routed off this machine ({route.stdout.strip()}): the cluster's route is missing")
     url = f"http://{address}:31000"
-    rc, out, _ = run_verify(url)
+    rc, out, _err = run_verify(url)
     assert rc != 0, out[-3000:]
     assert_explained(out, url)
     assert "No route to host" in out or "Network is unreachable" in out, out[-3000:]

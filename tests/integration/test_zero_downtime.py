@@ -56,12 +56,12 @@ def under_load(scenario: str, result: dict[str, Any], action: Callable[[], None]
 
 def test_a_value_change_rolls_the_pods_without_a_failed_request(runner, k8s, real_ns, tmp_path):
     repository = model_repository(tmp_path)
-    first, _ = release(runner, real_ns, "roll", repository, replicas=2)
+    first, _seconds = release(runner, real_ns, "roll", repository, replicas=2)
     assert not first.get("failed"), first.get("msg")
     before = {p.metadata.name for p in pods(k8s, real_ns, "roll")}
 
     def change() -> None:
-        result, _ = release(runner, real_ns, "roll", repository, replicas=2, pod_annotations={"revision": "2"})
+        result, _seconds = release(runner, real_ns, "roll", repository, replicas=2, pod_annotations={"revision": "2"})
         assert not result.get("failed"), result.get("msg")
         assert result["actions"]["deployment"] == "updated"
 
@@ -74,11 +74,11 @@ def test_a_value_change_rolls_the_pods_without_a_failed_request(runner, k8s, rea
 
 def test_scale_down_drops_a_pod_without_a_failed_request(runner, k8s, real_ns, tmp_path):
     repository = model_repository(tmp_path)
-    first, _ = release(runner, real_ns, "down", repository, replicas=2)
+    first, _seconds = release(runner, real_ns, "down", repository, replicas=2)
     assert not first.get("failed"), first.get("msg")
 
     def change() -> None:
-        result, _ = release(runner, real_ns, "down", repository, replicas=1)
+        result, _seconds = release(runner, real_ns, "down", repository, replicas=1)
         assert not result.get("failed"), result.get("msg")
 
     under_load("replicas 2 -> 1", first, change, lambda: len(pods(k8s, real_ns, "down")) == 1)
@@ -87,7 +87,7 @@ def test_scale_down_drops_a_pod_without_a_failed_request(runner, k8s, real_ns, t
 def test_an_eviction_under_the_pdb_drops_no_request(runner, k8s, real_ns, tmp_path):
     core = client.CoreV1Api(k8s)
     repository = model_repository(tmp_path)
-    first, _ = release(runner, real_ns, "evict", repository, replicas=2, pdb_enabled=True)
+    first, _seconds = release(runner, real_ns, "evict", repository, replicas=2, pdb_enabled=True)
     assert not first.get("failed"), first.get("msg")
     victim, survivor = sorted(p.metadata.name for p in pods(k8s, real_ns, "evict"))
 

@@ -91,7 +91,7 @@ def test_galaxy_imports_the_artifact_once_it_names_a_repository(artifact):
     for plugin in ("module triton_server", "action triton_server", "role triton_server", "playbook deploy.yml"):
         assert f"Loading {plugin}" in out, out
     warnings = [line for line in out.splitlines() if "WARNING" in line]
-    unexplained = [w for w in warnings if not any(re.search(p, w) for p, _ in KNOWN_WARNINGS)]
+    unexplained = [w for w in warnings if not any(re.search(p, w) for p, _reason in KNOWN_WARNINGS)]
     assert not unexplained, "galaxy-importer warnings without a reason in KNOWN_WARNINGS:\n" + "\n".join(unexplained)
-    stale = [p for p, _ in KNOWN_WARNINGS if not any(re.search(p, w) for w in warnings)]
+    stale = [p for p, _reason in KNOWN_WARNINGS if not any(re.search(p, w) for w in warnings)]
     assert not stale, f"known warnings that no longer occur (remove them from KNOWN_WARNINGS): {stale}"

@@ -55,7 +55,7 @@ def serve_tls(pem: Path) -> Iterator[int]:
     def loop() -> None:
         while not stop.is_set():
             try:
-                conn, _ = listener.accept()
+                conn, _peer = listener.accept()
             except (socket.timeout, OSError):
                 continue
             try:

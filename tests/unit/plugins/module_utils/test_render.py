@@ -407,3 +407,15 @@ def test_a_model_repository_revision_is_a_pod_template_annotation():
         "spec"
     ]["template"]["metadata"]["annotations"]
     assert annotations == {"team": "ml", "inference.triton/model-repository-revision": "abc123"}
+
+
+def test_an_unset_revision_keeps_the_live_one_and_a_set_one_is_not_touched():
+    from ansible_collections.inference.triton.plugins.module_utils._release import keep_revision
+
+    live = {"spec": {"template": {"metadata": {"annotations": {"inference.triton/model-repository-revision": "r1"}}}}}
+    manifest = objects()["deployment"]
+    keep_revision(manifest, live)
+    assert manifest["spec"]["template"]["metadata"]["annotations"]["inference.triton/model-repository-revision"] == "r1"
+    untouched = objects()["deployment"]
+    keep_revision(untouched, {"spec": {"template": {"metadata": {}}}})
+    assert "annotations" not in untouched["spec"]["template"]["metadata"]

@@ -82,7 +82,8 @@ def test_stalls(surge, unavailable, spare, expected):
     assert stalls(surge, unavailable, spare) is expected
 
 
-def _decide(mode="auto", strategy=ROLLING, replicas=2, num_gpus=1, spare=0, in_place=2, pdb=None):
+def _decide(mode="auto", strategy=None, replicas=2, num_gpus=1, spare=0, in_place=2, pdb=None):
+    strategy = ROLLING if strategy is None else strategy
     return decide(mode, strategy, replicas, num_gpus, spare, in_place, pdb, "gpu-x: 2 allocatable, 0 free")
 
 
@@ -95,7 +96,7 @@ def test_auto_replaces_one_at_a_time_when_no_surge_pod_fits():
 
 
 def test_auto_with_one_replica_says_the_pod_stops_first():
-    verdict, message, _ = _decide(replicas=1, in_place=1)
+    verdict, message, _strategy = _decide(replicas=1, in_place=1)
     assert verdict == "one_at_a_time" and "the only replica stops before its successor starts" in message
 
 
