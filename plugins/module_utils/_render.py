@@ -165,6 +165,10 @@ def _probes(o: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if override is None or (isinstance(override, dict) and override.get("enabled") is False):
             continue
         probe = copy.deepcopy(default)
+        if kind == "startupProbe":
+            # The longest model load the server may take before liveness starts watching it.
+            period = int((override or {}).get("periodSeconds") or probe["periodSeconds"])
+            probe["failureThreshold"] = max(1, -(-int(o["model_load_timeout_seconds"]) // period))
         override = {k: v for k, v in (override or {}).items() if k != "enabled"}
         if any(k in override for k in ("httpGet", "tcpSocket", "grpc", "exec")):
             probe.pop("httpGet")

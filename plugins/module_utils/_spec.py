@@ -69,6 +69,7 @@ TRITON_OPTIONS: dict[str, dict[str, Any]] = {
     "liveness_probe": _opt("dict"),
     "readiness_probe": _opt("dict"),
     "startup_probe": _opt("dict"),
+    "model_load_timeout_seconds": _opt("int"),
     "shm_size": _opt("str"),
     "env": _opt("dict"),
     "extra_volumes": _opt("list", elements="dict"),

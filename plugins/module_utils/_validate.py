@@ -238,6 +238,10 @@ def validate_release(name: str, namespace: str) -> None:
 def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) -> list[str]:
     """Raise ValidationError on the first bad option; return warnings for dubious but valid input."""
     warnings: list[str] = []
+    if not isinstance(o["model_load_timeout_seconds"], int) or o["model_load_timeout_seconds"] < 1:
+        raise ValidationError(
+            "model_load_timeout_seconds", f"must be a positive integer, got {o['model_load_timeout_seconds']!r}"
+        )
     for option in ("replicas", "termination_grace_period_seconds", "pre_stop_sleep_seconds", "exit_timeout_seconds"):
         value = o[option]
         if value is None and option == "termination_grace_period_seconds":

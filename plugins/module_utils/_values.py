@@ -67,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "liveness_probe": {},
     "readiness_probe": {},
     "startup_probe": {},
+    "model_load_timeout_seconds": 600,
     "shm_size": "1Gi",
     "env": {},
     "extra_volumes": [],

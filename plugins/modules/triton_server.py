@@ -394,9 +394,16 @@ options:
     type: dict
   startup_probe:
     description:
-      - Fields merged over the default startup probe (C(/v2/health/ready), every 10s, 60 failures), which gives
-        slow model loads 10 minutes before liveness starts.
+      - Fields merged over the default startup probe (C(/v2/health/ready), every 10s, failures for
+        O(model_load_timeout_seconds)), which gives slow model loads that long before liveness starts.
     type: dict
+  model_load_timeout_seconds:
+    description:
+      - >-
+        The longest time Triton may take to load its models at start: the startup probe (C(/v2/health/ready), every
+        10 s) allows that many seconds of failures before liveness starts, so a slow load is not killed. A
+        C(failureThreshold) in O(startup_probe) wins. Default V(600).
+    type: int
   shm_size:
     description: Size of the memory-backed C(/dev/shm) (the Python backend needs it). Default V(1Gi).
     type: str

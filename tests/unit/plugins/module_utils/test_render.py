@@ -419,3 +419,18 @@ def test_an_unset_revision_keeps_the_live_one_and_a_set_one_is_not_touched():
     untouched = objects()["deployment"]
     keep_revision(untouched, {"spec": {"template": {"metadata": {}}}})
     assert "annotations" not in untouched["spec"]["template"]["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("native", "threshold", "period"),
+    [
+        ({}, 60, 10),  # 600 s by default
+        ({"model_load_timeout_seconds": 1800}, 180, 10),
+        ({"model_load_timeout_seconds": 95}, 10, 10),  # rounded up: never less than asked
+        ({"model_load_timeout_seconds": 300, "startup_probe": {"periodSeconds": 30}}, 10, 30),
+        ({"startup_probe": {"failureThreshold": 7}}, 7, 10),  # the probe's own value wins
+    ],
+)
+def test_the_startup_probe_allows_the_longest_model_load(native, threshold, period):
+    probe = container(native)["startupProbe"]
+    assert (probe["failureThreshold"], probe["periodSeconds"]) == (threshold, period)

@@ -91,6 +91,7 @@ def test_defaults_are_valid():
         ({"name_override": "Bad_Name"}, "name_override"),
         ({"service_monitor_enabled": True, "service_monitor_labels": {"release": "a b"}}, "service_monitor_labels"),
         ({"tmp_size": "big"}, "tmp_size"),
+        ({"model_load_timeout_seconds": 0}, "model_load_timeout_seconds"),
         ({"models": ["add_sub"], "model_control_mode": "poll"}, "model_control_mode"),
         ({"models": ["add_sub"], "load_models": ["identity"]}, "load_models"),
         ({"models": ["a/b"]}, "models"),
