@@ -80,14 +80,18 @@ def pod_state(k8s, namespace: str, selector: str) -> dict[str, int]:
     }
 
 
+CONNECTION_LEVEL = ("ConnectionRefusedError", "ConnectionResetError")
+
+
 def assert_no_failure(figures: list[dict[str, Any]]) -> None:
-    """Clients that keep their connection (HTTP keep-alive, gRPC) see no failure; a client that opens a connection
-    per request may meet a refusal that kube-proxy's rule rewrites cause on this shared cluster (the baseline window
-    shows them with nothing written): those are counted and printed, and asserted to be nothing else."""
+    """Clients that keep their connection (HTTP keep-alive, gRPC) see no failure. A client that opens a connection
+    per request meets, now and then, a refused or reset connection (seen with nothing written too; the cause is not
+    established, see docs/reliability.md section 12): those are counted and printed, and asserted to be connection
+    failures only, never an error answer from Triton."""
     for loop in figures:
         assert loop["sent"] > 50, figures
         if loop["protocol"] == "http new connection":
-            assert all("Connection refused" in e for e in loop["first_errors"]), figures
+            assert all(any(kind in e for kind in CONNECTION_LEVEL) for e in loop["first_errors"]), figures
         else:
             assert loop["failed"] == 0, figures
 
