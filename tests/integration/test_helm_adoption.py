@@ -27,7 +27,7 @@ from kubernetes import client
 
 from tests.integration.loadloop import Load
 from tests.integration.rbac_docs import token_kubeconfig
-from tests.integration.test_real_triton import REAL_NODE, SERVER_UID, chown_tree, model_repository
+from tests.integration.test_real_triton import REAL_NODE, SERVER_UID, chown_tree, model_repository, pod_namespace
 from tools.localcluster.pytest_fixture import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,12 +124,7 @@ def containerd_address(state_dir: str) -> str:
 
 @pytest.fixture
 def helm_ns(k8s):
-    core = client.CoreV1Api(k8s)
-    name = f"it-adopt-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    yield name
-    core.delete_namespace(name)
-    wait_for(f"the pods of {name} to be gone", lambda: not core.list_namespaced_pod(name).items, 180)
+    yield from pod_namespace(k8s, "it-adopt")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,16 +205,20 @@ def real_node(k8s):
     return node
 
 
-@pytest.fixture
-def real_ns(k8s):
+def pod_namespace(k8s, prefix: str) -> Iterator[str]:
     """A namespace of our own, deleted afterwards; its pods are waited for, so that they leave the node before the
     next test starts (the namespace itself finishes going in the background)."""
     core = client.CoreV1Api(k8s)
-    name = f"it-real-{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name}})
     yield name
     core.delete_namespace(name)
     wait_for(f"the pods of {name} to be gone", lambda: not core.list_namespaced_pod(name).items, 180)
+
+
+@pytest.fixture
+def real_ns(k8s):
+    yield from pod_namespace(k8s, "it-real")
 
 
 # -- 1. the hostPath repository, read by uid 1000 -----------------------------------------------------------------
