@@ -15,128 +15,17 @@ import difflib
 import re
 from typing import Any
 
-# The collection's defaults for every option that a chart value or a native option can set.
-DEFAULTS: dict[str, Any] = {
-    "name_override": None,
-    "fullname_override": None,
-    "replicas": 1,
-    "image_registry": "nvcr.io/nvidia",
-    "image_repository": "tritonserver",
-    "image_tag": "26.07-py3",
-    "image_pull_policy": "IfNotPresent",
-    "image_arch_tags": {},
-    "image_pull_secrets": [],
-    "arch": "amd64",
-    "use_cpu": False,
-    "num_gpus": 1,
-    "model_repository_type": "host_path",
-    "model_repository_path": "/model-repository",
-    "model_repository_host_path_type": "Directory",
-    "model_repository_claim": None,
-    "model_repository_url": None,
-    "model_repository_secret": None,
-    "require_prepared_nodes": False,
-    "conda_pack_source": "none",
-    "conda_pack_path": "/conda-pack",
-    "conda_pack_file_name": "python-3-8.tar.gz",
-    "conda_env_registry": "registry.hub.docker.com/instill",
-    "conda_env_repository": "triton-conda-env",
-    "conda_env_tag": "0.2.6-alpha-cpu",
-    "conda_env_pull_policy": "IfNotPresent",
-    "service_type": "NodePort",
-    "service_port_http": 8000,
-    "service_port_grpc": 8001,
-    "service_port_metrics": 8002,
-    "service_node_port_http": 31000,
-    "service_node_port_grpc": 31001,
-    "service_node_port_metrics": 31002,
-    "node_selector": {},
-    "tolerations": [],
-    "affinity": {},
-    "labels": {},
-    "annotations": {},
-    "pod_labels": {},
-    "pod_annotations": {},
-    "resources": {},
-    "model_control_mode": "none",
-    "load_models": [],
-    "models": [],
-    "model_repository_revision": None,
-    "repository_poll_secs": None,
-    "server_args": [],
-    "liveness_probe": {},
-    "readiness_probe": {},
-    "startup_probe": {},
-    "model_load_timeout_seconds": 600,
-    "shm_size": "1Gi",
-    "env": {},
-    "extra_volumes": [],
-    "extra_volume_mounts": [],
-    "runtime_class_name": None,
-    "priority_class_name": None,
-    "termination_grace_period_seconds": None,  # pre_stop_sleep_seconds + exit_timeout_seconds + GRACE_MARGIN
-    "pre_stop_sleep_seconds": 15,
-    "exit_timeout_seconds": 30,
-    "update_strategy": {},
-    "gpu_rollout": "auto",
-    "pod_security_context": {},
-    "security_context": {},
-    "read_only_root_filesystem": True,
-    "tmp_size": "4Gi",
-    "topology_spread_constraints": None,
-    "automount_service_account_token": False,
-    "service_account_name": None,
-    "service_account_create": False,
-    "service_account_annotations": {},
-    "network_policy_enabled": False,
-    "network_policy_from": None,
-    "network_policy_metrics_from": None,
-    "pdb_enabled": False,
-    "pdb_min_available": None,
-    "pdb_max_unavailable": None,
-    "service_monitor_enabled": False,
-    "service_monitor_interval": "15s",
-    "service_monitor_labels": {},
-    "patches": {},
-}
+from ._options import OPTIONS, chart_keys, defaults
 
-# Chart value path -> option name. Every key of the chart's values table is here.
-CHART_KEYS: dict[str, str] = {
-    "nameOverride": "name_override",
-    "fullnameOverride": "fullname_override",
-    "replicaCount": "replicas",
-    "imagePullSecrets": "image_pull_secrets",
-    "arch": "arch",
-    "mode.useCpu": "use_cpu",
-    "tritonEnv.registry": "conda_env_registry",
-    "tritonEnv.repository": "conda_env_repository",
-    "tritonEnv.tag": "conda_env_tag",
-    "tritonEnv.pullPolicy": "conda_env_pull_policy",
-    "image.registry": "image_registry",
-    "image.repository": "image_repository",
-    "image.tag": "image_tag",
-    "image.pullPolicy": "image_pull_policy",
-    "image.modelRepositoryPath": "model_repository_path",
-    "image.condaPackPath": "conda_pack_path",
-    "image.condaPackFileName": "conda_pack_file_name",
-    "image.numGpus": "num_gpus",
-    "service.type": "service_type",
-    "service.portHttp": "service_port_http",
-    "service.portGrpc": "service_port_grpc",
-    "service.portMetrics": "service_port_metrics",
-    "service.nodePortHttp": "service_node_port_http",
-    "service.nodePortGrpc": "service_node_port_grpc",
-    "service.nodePortMetrics": "service_node_port_metrics",
-    "nodeSelector": "node_selector",
-    "tolerations": "tolerations",
-    "affinity": "affinity",
-    "podAnnotations": "pod_annotations",
-    "podDisruptionBudget.enabled": "pdb_enabled",
-    "podDisruptionBudget.minAvailable": "pdb_min_available",
-    "podDisruptionBudget.maxUnavailable": "pdb_max_unavailable",
-}
-# Values whose content is a free-form object: their sub-keys are not checked.
-_OPAQUE = {"nodeSelector", "tolerations", "affinity", "podAnnotations", "imagePullSecrets"}
+# The collection's defaults for every option that a chart value or a native option can set, and the chart value
+# path -> option name for every key of the chart's values table: both from the option table (_options.py).
+DEFAULTS: dict[str, Any] = defaults()
+CHART_KEYS: dict[str, str] = chart_keys()
+_TYPES = {option.chart.key: option.type for option in OPTIONS if option.chart}
+# Values whose content is a free-form object (mappings and lists): their sub-keys are not checked.
+_OPAQUE = {key for key, kind in _TYPES.items() if kind in ("dict", "list")}
+# Values that must be true or false: the chart's templates test them, and YAML's "yes" is no boolean in Helm.
+_BOOLEANS = {key for key, kind in _TYPES.items() if kind == "bool"}
 _GROUPS = {key.split(".", 1)[0] for key in CHART_KEYS if "." in key}
 _CHART_ARCH = {"amd": "amd64", "amd64": "amd64", "arm": "arm64", "arm64": "arm64"}
 
@@ -329,7 +218,7 @@ def values_to_options(
             value, note = chart_env_tag(value, arch, source)
         elif path == "imagePullSecrets":
             value = _pull_secret_names(value, source)
-        elif path in ("mode.useCpu", "podDisruptionBudget.enabled") and not isinstance(value, bool):
+        elif path in _BOOLEANS and not isinstance(value, bool):
             raise ValuesError(f"{source}: '{path}' must be true or false, got {value!r}")
         options[option] = value
         origin[option] = source
