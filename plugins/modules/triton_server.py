@@ -169,74 +169,107 @@ options:
     description:
       - Internal, set by the action plugin (rendered manifests and merged options). Do not set it.
     type: dict
+  # BEGIN Triton options: generated from plugins/module_utils/_options.py by make generate, do not edit
   name_override:
-    description: Chart C(nameOverride). Name used in labels and object names instead of C(triton).
+    description:
+      - >-
+        Chart C(nameOverride). Name used in labels and object names instead of C(triton).
     type: str
   fullname_override:
-    description: Chart C(fullnameOverride). Full object name.
+    description:
+      - >-
+        Chart C(fullnameOverride). Full object name.
     type: str
   replicas:
-    description: Chart C(replicaCount). Number of Triton pods. Default V(1).
+    description:
+      - >-
+        Chart C(replicaCount). Number of Triton pods. Default V(1).
     type: int
   image_registry:
-    description: Chart C(image.registry). Default V(nvcr.io/nvidia).
+    description:
+      - >-
+        Chart C(image.registry). Default V(nvcr.io/nvidia).
     type: str
   image_repository:
-    description: Chart C(image.repository). Default V(tritonserver).
+    description:
+      - >-
+        Chart C(image.repository). Default V(tritonserver).
     type: str
   image_tag:
     description:
-      - Image tag, used as given (no suffix is added). Default V(26.07-py3).
-      - The chart's C(image.tag) in O(values) or O(values_files) follows the chart's suffix rule described there.
-      - V(<release>-cpu-arm64) tags are refused with NVIDIA's image, which has none.
+      - >-
+        Image tag, used as given (no suffix is added). Default V(26.07-py3).
+      - >-
+        The chart's C(image.tag) in O(values) or O(values_files) follows the chart's suffix rule described there.
+      - >-
+        V(<release>-cpu-arm64) tags are refused with NVIDIA's image, which has none.
     type: str
   image_pull_policy:
-    description: Chart C(image.pullPolicy). Default V(IfNotPresent).
+    description:
+      - >-
+        Chart C(image.pullPolicy). Default V(IfNotPresent).
     type: str
     choices: [Always, IfNotPresent, Never]
   image_arch_tags:
-    description: Image tag per architecture (keys V(amd64), V(arm64)); the entry for O(arch) wins over O(image_tag).
+    description:
+      - >-
+        Image tag per architecture (keys V(amd64), V(arm64)); the entry for O(arch) wins over O(image_tag).
     type: dict
   image_pull_secrets:
     description:
-      - Chart C(imagePullSecrets). Names of existing registry Secrets, for example V([regcred]).
+      - >-
+        Chart C(imagePullSecrets). Names of existing registry Secrets, for example V([regcred]).
       - >-
         In O(values), the chart's shape, C(imagePullSecrets) as a list of C({name: regcred}).
     type: list
     elements: str
   arch:
     description:
-      - Chart C(arch). Node architecture; pods get a C(kubernetes.io/arch) node selector. Default V(amd64).
-      - In O(values), the chart's V(amd) and V(arm) are accepted, and V(arm)/V(arm64) selects the chart's arm64
-        image tag suffix (see O(values)).
+      - >-
+        Chart C(arch). Node architecture; pods get a C(kubernetes.io/arch) node selector. Default V(amd64).
+      - >-
+        In O(values), the chart's V(amd) and V(arm) are accepted, and V(arm)/V(arm64) selects the chart's arm64 image
+        tag suffix (see O(values)).
     type: str
     choices: [amd64, arm64]
   use_cpu:
-    description: Chart C(mode.useCpu). V(true) runs without GPUs. Default V(false) (the chart defaults to CPU).
+    description:
+      - >-
+        Chart C(mode.useCpu). V(true) runs without GPUs. Default V(false) (the chart defaults to CPU).
     type: bool
   num_gpus:
-    description: Chart C(image.numGpus). C(nvidia.com/gpu) limit per pod in GPU mode. Default V(1).
+    description:
+      - >-
+        Chart C(image.numGpus). C(nvidia.com/gpu) limit per pod in GPU mode. Default V(1).
     type: int
   model_repository_type:
-    description: Where the models are. Default V(host_path).
+    description:
+      - >-
+        Where the models are. Default V(host_path).
     type: str
     choices: [host_path, pvc, object_storage]
   model_repository_path:
     description:
-      - Chart C(image.modelRepositoryPath). Absolute path on the node (host_path) and in the container.
-        Default V(/model-repository).
+      - >-
+        Chart C(image.modelRepositoryPath). Absolute path on the node (host_path) and in the container. Default
+        V(/model-repository).
     type: str
   model_repository_host_path_type:
     description:
-      - hostPath type. V(Directory) (default) refuses to start on a node that was not prepared, instead of
-        letting the kubelet create a root-owned empty directory as the chart's V(DirectoryOrCreate) does.
+      - >-
+        hostPath type. V(Directory) (default) refuses to start on a node that was not prepared, instead of letting the
+        kubelet create a root-owned empty directory as the chart's V(DirectoryOrCreate) does.
     type: str
     choices: [Directory, DirectoryOrCreate]
   model_repository_claim:
-    description: Existing PersistentVolumeClaim holding the models (O(model_repository_type=pvc)).
+    description:
+      - >-
+        Existing PersistentVolumeClaim holding the models (O(model_repository_type=pvc)).
     type: str
   model_repository_url:
-    description: Object storage URL (V(s3://...), V(gs://...), V(as://...)) for O(model_repository_type=object_storage).
+    description:
+      - >-
+        Object storage URL (V(s3://...), V(gs://...), V(as://...)) for O(model_repository_type=object_storage).
     type: str
   model_repository_revision:
     description:
@@ -245,199 +278,261 @@ options:
         other change (rolling, without failing a request), so that every pod serves the new models, and a rollback
         brings the old value back. Rendered as the pod annotation C(inference.triton/model-repository-revision). The
         role fills it from the model_repository role's fingerprint of the repository it copied (paths, sizes and
-        modification times); for object storage give an object version or ETag yourself. Unset, a Deployment
-        keeps the revision it has (a run that did not fingerprint the repository rolls nothing).
+        modification times); for object storage give an object version or ETag yourself. Unset, a Deployment keeps the
+        revision it has (a run that did not fingerprint the repository rolls nothing).
     type: str
   model_repository_secret:
     description:
-      - Existing Secret whose keys become the container's environment (for example C(AWS_ACCESS_KEY_ID),
+      - >-
+        Existing Secret whose keys become the container's environment (for example C(AWS_ACCESS_KEY_ID),
         C(AWS_SECRET_ACCESS_KEY)). The module checks that it exists and never reads its data.
     type: str
   require_prepared_nodes:
     description:
-      - Schedule only on nodes labelled C(inference.triton/model-repository=ready), which the
-        C(model_repository) role sets once the hostPath exists. Default V(false).
+      - >-
+        Schedule only on nodes labelled C(inference.triton/model-repository=ready), which the C(model_repository) role
+        sets once the hostPath exists. Default V(false).
     type: bool
   conda_pack_source:
     description:
-      - How a packed Python environment (a C(conda-pack) tarball) reaches the Triton container, read-only at
-        O(conda_pack_path). V(image) copies O(conda_pack_file_name) from the chart's C(tritonEnv) image into an
-        emptyDir with a non-root init container; V(host_path) mounts the node's folder O(conda_pack_path) as it is
-        (any tarballs or unpacked environments in it); V(none) (default) has none. Any C(tritonEnv) key in
-        O(values) selects V(image).
       - >-
-        Delivering the tarball is all the module does. Triton's Python backend takes the environment from each
-        model's C(config.pbtxt), never from the server's environment, so unlike the chart the module sets no
+        How a packed Python environment (a C(conda-pack) tarball) reaches the Triton container, read-only at
+        O(conda_pack_path). V(image) copies O(conda_pack_file_name) from the chart's C(tritonEnv) image into an emptyDir
+        with a non-root init container; V(host_path) mounts the node's folder O(conda_pack_path) as it is (any tarballs
+        or unpacked environments in it); V(none) (default) has none. Any C(tritonEnv) key in O(values) selects V(image).
+      - >-
+        Delivering the tarball is all the module does. Triton's Python backend takes the environment from each model's
+        C(config.pbtxt), never from the server's environment, so unlike the chart the module sets no
         E(EXECUTION_ENV_PATH) variable (the chart's had no effect). A model that wants the environment says
-        C(parameters: { key: "EXECUTION_ENV_PATH", value: { string_value: "/conda-pack/python-3-8.tar.gz" } })
-        with O(conda_pack_path)/O(conda_pack_file_name) as the value; models without it use the image's Python.
-      - The backend extracts a tarball (gzip or plain tar; a folder is used as it is) under C(/tmp) of the
-        container, then starts the model's stub through C(bash) with C(source <env>/bin/activate) and
-        C(<env>/lib) ahead on E(LD_LIBRARY_PATH). So the environment must have C(bin/activate) (conda-pack and
-        venv-pack write one), its Python must have the minor version the backend's stub was built for and
-        import C(numpy) (the backend's utilities do), and C(/tmp) must be writable by the server's user.
+        C(parameters: { key: "EXECUTION_ENV_PATH", value: { string_value: "/conda-pack/python-3-8.tar.gz" } }) with
+        O(conda_pack_path)/O(conda_pack_file_name) as the value; models without it use the image's Python.
+      - >-
+        The backend extracts a tarball (gzip or plain tar; a folder is used as it is) under C(/tmp) of the container,
+        then starts the model's stub through C(bash) with C(source <env>/bin/activate) and C(<env>/lib) ahead on
+        E(LD_LIBRARY_PATH). So the environment must have C(bin/activate) (conda-pack and venv-pack write one), its
+        Python must have the minor version the backend's stub was built for and import C(numpy) (the backend's utilities
+        do), and C(/tmp) must be writable by the server's user.
     type: str
     choices: [none, image, host_path]
   conda_pack_path:
     description:
-      - Chart C(image.condaPackPath). Default V(/conda-pack). The folder in the Triton container that holds the
-        tarball; with O(conda_pack_source=host_path) also the folder on the node.
+      - >-
+        Chart C(image.condaPackPath). Default V(/conda-pack). The folder in the Triton container that holds the tarball;
+        with O(conda_pack_source=host_path) also the folder on the node.
     type: str
   conda_pack_file_name:
     description:
-      - Chart C(image.condaPackFileName). Default V(python-3-8.tar.gz). The file the init container copies out of
-        the C(tritonEnv) image; with V(host_path) only checked as a file name, models name their own files.
+      - >-
+        Chart C(image.condaPackFileName). Default V(python-3-8.tar.gz). The file the init container copies out of the
+        C(tritonEnv) image; with V(host_path) only checked as a file name, models name their own files.
     type: str
   conda_env_registry:
-    description: Chart C(tritonEnv.registry). Default V(registry.hub.docker.com/instill).
+    description:
+      - >-
+        Chart C(tritonEnv.registry). Default V(registry.hub.docker.com/instill).
     type: str
   conda_env_repository:
-    description: Chart C(tritonEnv.repository). Default V(triton-conda-env).
+    description:
+      - >-
+        Chart C(tritonEnv.repository). Default V(triton-conda-env).
     type: str
   conda_env_tag:
-    description: Image tag of the conda env image, used as given. Default V(0.2.6-alpha-cpu).
+    description:
+      - >-
+        Image tag of the conda env image, used as given. Default V(0.2.6-alpha-cpu).
     type: str
   conda_env_pull_policy:
-    description: Chart C(tritonEnv.pullPolicy). Default V(IfNotPresent).
+    description:
+      - >-
+        Chart C(tritonEnv.pullPolicy). Default V(IfNotPresent).
     type: str
     choices: [Always, IfNotPresent, Never]
   service_type:
-    description: Chart C(service.type). Default V(NodePort).
+    description:
+      - >-
+        Chart C(service.type). Default V(NodePort).
     type: str
     choices: [ClusterIP, NodePort, LoadBalancer]
   service_port_http:
-    description: Chart C(service.portHttp). Default V(8000).
+    description:
+      - >-
+        Chart C(service.portHttp). Default V(8000).
     type: int
   service_port_grpc:
-    description: Chart C(service.portGrpc). Default V(8001).
+    description:
+      - >-
+        Chart C(service.portGrpc). Default V(8001).
     type: int
   service_port_metrics:
-    description: Chart C(service.portMetrics). Default V(8002).
+    description:
+      - >-
+        Chart C(service.portMetrics). Default V(8002).
     type: int
   service_node_port_http:
-    description: >-
-      Chart C(service.nodePortHttp), 30000-32767, used when O(service_type) is V(NodePort) (a LoadBalancer's nodePorts
-      are allocated by Kubernetes, as the chart leaves them). V(0) lets Kubernetes allocate one. Default V(31000).
+    description:
+      - >-
+        Chart C(service.nodePortHttp), 30000-32767, used when O(service_type) is V(NodePort) (a LoadBalancer's nodePorts
+        are allocated by Kubernetes, as the chart leaves them). V(0) lets Kubernetes allocate one. Default V(31000).
     type: int
   service_node_port_grpc:
-    description: Chart C(service.nodePortGrpc). Default V(31001).
+    description:
+      - >-
+        Chart C(service.nodePortGrpc). Default V(31001).
     type: int
   service_node_port_metrics:
-    description: Chart C(service.nodePortMetrics). Default V(31002).
+    description:
+      - >-
+        Chart C(service.nodePortMetrics). Default V(31002).
     type: int
   node_selector:
-    description: Chart C(nodeSelector).
+    description:
+      - >-
+        Chart C(nodeSelector).
     type: dict
   tolerations:
     description:
-      - Chart C(tolerations). In GPU mode a toleration of C(nvidia.com/gpu:NoSchedule) is added unless one for
-        that key is given.
+      - >-
+        Chart C(tolerations). In GPU mode a toleration of C(nvidia.com/gpu:NoSchedule) is added unless one for that key
+        is given.
     type: list
     elements: dict
   affinity:
-    description: Chart C(affinity).
+    description:
+      - >-
+        Chart C(affinity).
     type: dict
   labels:
-    description: Extra labels on every object.
+    description:
+      - >-
+        Extra labels on every object.
     type: dict
   annotations:
-    description: Extra annotations on every object.
+    description:
+      - >-
+        Extra annotations on every object.
     type: dict
   pod_labels:
-    description: Extra labels on the pods.
+    description:
+      - >-
+        Extra labels on the pods.
     type: dict
   pod_annotations:
-    description: Chart C(podAnnotations). Annotations on the pods (the chart ignored them).
+    description:
+      - >-
+        Chart C(podAnnotations). Annotations on the pods (the chart ignored them).
     type: dict
   resources:
     description:
       - >-
-        Requests and limits of the Triton container, merged key by key over the defaults (C(null) removes one).
-        Default per GPU (once on CPU): requests C(cpu) 1, C(memory) 2Gi, C(ephemeral-storage) 1Gi; limits C(memory)
-        requests.memory + O(shm_size), C(ephemeral-storage) O(tmp_size) + 1Gi, no CPU limit. A memory limit that
-        does not exceed O(shm_size) is refused. GPUs come from O(num_gpus).
+        Requests and limits of the Triton container, merged key by key over the defaults (C(null) removes one). Default
+        per GPU (once on CPU): requests C(cpu) 1, C(memory) 2Gi, C(ephemeral-storage) 1Gi; limits C(memory)
+        requests.memory + O(shm_size), C(ephemeral-storage) O(tmp_size) + 1Gi, no CPU limit. A memory limit that does
+        not exceed O(shm_size) is refused. GPUs come from O(num_gpus).
     type: dict
   model_control_mode:
-    description: Triton's C(--model-control-mode). Default V(none) (load every model at start).
+    description:
+      - >-
+        Triton's C(--model-control-mode). Default V(none) (load every model at start).
     type: str
     choices: [none, poll, explicit]
   load_models:
-    description: Models to load at start in V(explicit) mode (C(--load-model)).
+    description:
+      - >-
+        Models to load at start in V(explicit) mode (C(--load-model)).
     type: list
     elements: str
   models:
     description:
       - >-
         The models every replica must serve: Triton starts in V(explicit) mode (unless O(model_control_mode) says
-        otherwise, which is refused) with C(--load-model) for each, so every pod loads the same set and nothing
-        else. After the rollout each new pod is asked, through the API server's pod proxy (C(get) and C(create) on
+        otherwise, which is refused) with C(--load-model) for each, so every pod loads the same set and nothing else.
+        After the rollout each new pod is asked, through the API server's pod proxy (C(get) and C(create) on
         C(pods/proxy)), whether every model is READY; a pod that is not, or whose Triton restarted, fails the task
-        naming the pod, the model and Triton's reason. A running new pod that reports a declared model UNAVAILABLE
-        stops the wait at once (explicit mode does not retry it). Not with O(load_models).
+        naming the pod, the model and Triton's reason. A running new pod that reports a declared model UNAVAILABLE stops
+        the wait at once (explicit mode does not retry it). Not with O(load_models).
     type: list
     elements: str
   repository_poll_secs:
-    description: C(--repository-poll-secs) in V(poll) mode.
+    description:
+      - >-
+        C(--repository-poll-secs) in V(poll) mode.
     type: int
   server_args:
-    description: Extra C(tritonserver) arguments, each C(--flag=value).
+    description:
+      - >-
+        Extra C(tritonserver) arguments, each C(--flag=value).
     type: list
     elements: str
   liveness_probe:
     description:
       - >-
-        Fields merged over the default liveness probe (C(/v2/health/live), every 10s, 3 failures).
-        C({enabled: false}) removes it.
+        Fields merged over the default liveness probe (C(/v2/health/live), every 10s, 3 failures). C({enabled: false})
+        removes it.
     type: dict
   readiness_probe:
-    description: Fields merged over the default readiness probe (C(/v2/health/ready), every 5s, 3 failures).
+    description:
+      - >-
+        Fields merged over the default readiness probe (C(/v2/health/ready), every 5s, 3 failures).
     type: dict
   startup_probe:
     description:
-      - Fields merged over the default startup probe (C(/v2/health/ready), every 10s, failures for
+      - >-
+        Fields merged over the default startup probe (C(/v2/health/ready), every 10s, failures for
         O(model_load_timeout_seconds)), which gives slow model loads that long before liveness starts.
     type: dict
   model_load_timeout_seconds:
     description:
       - >-
-        The longest time Triton may take to load its models at start: the startup probe (C(/v2/health/ready), every
-        10 s) allows that many seconds of failures before liveness starts, so a slow load is not killed. A
+        The longest time Triton may take to load its models at start: the startup probe (C(/v2/health/ready), every 10
+        s) allows that many seconds of failures before liveness starts, so a slow load is not killed. A
         C(failureThreshold) in O(startup_probe) wins. Default V(600).
     type: int
   shm_size:
-    description: Size of the memory-backed C(/dev/shm) (the Python backend needs it). Default V(1Gi).
+    description:
+      - >-
+        Size of the memory-backed C(/dev/shm) (the Python backend needs it). Default V(1Gi).
     type: str
   env:
-    description: Environment of the Triton container, name to value (rendered as strings) or to C({valueFrom:...}).
+    description:
+      - >-
+        Environment of the Triton container, name to value (rendered as strings) or to C({valueFrom:...}).
     type: dict
   extra_volumes:
-    description: Extra pod volumes.
+    description:
+      - >-
+        Extra pod volumes.
     type: list
     elements: dict
   extra_volume_mounts:
-    description: Extra mounts in the Triton container.
+    description:
+      - >-
+        Extra mounts in the Triton container.
     type: list
     elements: dict
   runtime_class_name:
-    description: Pod C(runtimeClassName), for example V(nvidia) when it is not the default runtime.
+    description:
+      - >-
+        Pod C(runtimeClassName), for example V(nvidia) when it is not the default runtime.
     type: str
   priority_class_name:
-    description: Pod C(priorityClassName).
+    description:
+      - >-
+        Pod C(priorityClassName).
     type: str
   termination_grace_period_seconds:
     description:
       - >-
-        Pod termination grace period. Default: O(pre_stop_sleep_seconds) + O(exit_timeout_seconds) + 15 (V(60)). A
-        value below that sum + 5 is refused before anything is written, with the numbers.
+        Pod termination grace period. Default: O(pre_stop_sleep_seconds) + O(exit_timeout_seconds) + 15 (V(60)). A value
+        below that sum + 5 is refused before anything is written, with the numbers.
     type: int
   pre_stop_sleep_seconds:
     description:
       - >-
-        Seconds a terminating pod keeps serving before Triton gets SIGTERM (a C(preStop) C(sleep) hook): the time
-        for the endpoints, kube-proxy and load balancers to stop sending it new requests. Its gRPC connections are
-        closed gracefully (C(--grpc-max-connection-age), 40% of the sleep, plus 20% for calls in flight) so that
-        clients reconnect to another pod before Triton unloads its models. V(0) removes the hook and the connection
-        age. Default V(15).
+        Seconds a terminating pod keeps serving before Triton gets SIGTERM (a C(preStop) C(sleep) hook): the time for
+        the endpoints, kube-proxy and load balancers to stop sending it new requests. Its gRPC connections are closed
+        gracefully (C(--grpc-max-connection-age), 40% of the sleep, plus 20% for calls in flight) so that clients
+        reconnect to another pod before Triton unloads its models. V(0) removes the hook and the connection age. Default
+        V(15).
     type: int
   exit_timeout_seconds:
     description:
@@ -445,42 +540,47 @@ options:
         Triton's C(--exit-timeout-secs): how long it lets in-flight inferences finish after SIGTERM. Default V(30).
     type: int
   update_strategy:
-    description: >-
-      Deployment C(strategy), for example C({type: Recreate}) when GPUs leave no room for a surge pod.
+    description:
+      - >-
+        Deployment C(strategy), for example C({type: Recreate}) when GPUs leave no room for a surge pod.
     type: dict
   gpu_rollout:
     description:
-      - What an update of GPU pods does when no eligible node has O(num_gpus) free GPUs for a surge pod while the
-        strategy keeps every old pod until a new one is ready (C(maxUnavailable) 0, as the default 25% is for 3
-        replicas or fewer), so that the rollout would wait on C(Insufficient nvidia.com/gpu) until its deadline.
-      - V(auto) (the default) replaces the pods one at a time for that rollout (C(maxSurge) 0, C(maxUnavailable)
-        1; the only pod of one replica stops before its successor starts, with a warning), unless the
-        PodDisruptionBudget (O(pdb_min_available), O(pdb_max_unavailable)) allows no unavailable pod, which fails
-        before writing.
-        Nothing is switched when the new pods would not fit even in place of the old ones (the GPU preflight says so).
-      - V(surge) keeps the strategy and fails before writing, naming the numbers.
-      - Decided only when the apply replaces the pods. The strategy chosen then stays (the Deployment's annotation
-        C(inference.triton/gpu-rollout) records the O(update_strategy) it replaced) until the next rollout, so a
-        run with the same options changes nothing. Part of O(preflight) (V(warn) warns instead of failing, V(skip)
-        turns it off). See C(docs/reliability.md).
+      - >-
+        What an update of GPU pods does when no eligible node has O(num_gpus) free GPUs for a surge pod while the
+        strategy keeps every old pod until a new one is ready (C(maxUnavailable) 0, as the default 25% is for 3 replicas
+        or fewer), so that the rollout would wait on C(Insufficient nvidia.com/gpu) until its deadline.
+      - >-
+        V(auto) (the default) replaces the pods one at a time for that rollout (C(maxSurge) 0, C(maxUnavailable) 1; the
+        only pod of one replica stops before its successor starts, with a warning), unless the PodDisruptionBudget
+        (O(pdb_min_available), O(pdb_max_unavailable)) allows no unavailable pod, which fails before writing. Nothing is
+        switched when the new pods would not fit even in place of the old ones (the GPU preflight says so).
+      - >-
+        V(surge) keeps the strategy and fails before writing, naming the numbers.
+      - >-
+        Decided only when the apply replaces the pods. The strategy chosen then stays (the Deployment's annotation
+        C(inference.triton/gpu-rollout) records the O(update_strategy) it replaced) until the next rollout, so a run
+        with the same options changes nothing. Part of O(preflight) (V(warn) warns instead of failing, V(skip) turns it
+        off). See C(docs/reliability.md).
     type: str
     choices: [auto, surge]
   pod_security_context:
     description:
-      - Fields merged over the pod security context defaults (C(runAsNonRoot), uid and gid 1000, C(fsGroup) 1000,
+      - >-
+        Fields merged over the pod security context defaults (C(runAsNonRoot), uid and gid 1000, C(fsGroup) 1000,
         C(RuntimeDefault) seccomp).
     type: dict
   security_context:
     description:
       - >-
-        Fields merged over the container security context defaults (no privilege escalation, all capabilities
-        dropped, the root filesystem read-only as O(read_only_root_filesystem) says).
+        Fields merged over the container security context defaults (no privilege escalation, all capabilities dropped,
+        the root filesystem read-only as O(read_only_root_filesystem) says).
     type: dict
   read_only_root_filesystem:
     description:
       - >-
-        Run the Triton container with a read-only root filesystem (C(readOnlyRootFilesystem)); C(/tmp) is an
-        C(emptyDir) of O(tmp_size), the one place Triton and its Python backend write. Default V(true).
+        Run the Triton container with a read-only root filesystem (C(readOnlyRootFilesystem)); C(/tmp) is an C(emptyDir)
+        of O(tmp_size), the one place Triton and its Python backend write. Default V(true).
     type: bool
   tmp_size:
     description:
@@ -505,8 +605,8 @@ options:
     description:
       - >-
         The pods' ServiceAccount: an existing one (for example bound to an object-storage identity by eksctl or
-        Terraform), or the name of the one O(service_account_create) creates (default the release's full name).
-        Unset: the namespace's C(default).
+        Terraform), or the name of the one O(service_account_create) creates (default the release's full name). Unset:
+        the namespace's C(default).
     type: str
   service_account_create:
     description:
@@ -522,9 +622,9 @@ options:
   network_policy_enabled:
     description:
       - >-
-        Create a NetworkPolicy that admits traffic to the Triton pods only from O(network_policy_from) (HTTP and
-        gRPC ports) and O(network_policy_metrics_from) (metrics port). Enforced only where the cluster's network
-        plugin enforces NetworkPolicies. Default V(false).
+        Create a NetworkPolicy that admits traffic to the Triton pods only from O(network_policy_from) (HTTP and gRPC
+        ports) and O(network_policy_metrics_from) (metrics port). Enforced only where the cluster's network plugin
+        enforces NetworkPolicies. Default V(false).
     type: bool
   network_policy_from:
     description:
@@ -537,35 +637,48 @@ options:
   network_policy_metrics_from:
     description:
       - >-
-        NetworkPolicy peers allowed to reach the metrics port 8002. Default: the namespace named C(monitoring).
-        V([]) admits every source.
+        NetworkPolicy peers allowed to reach the metrics port 8002. Default: the namespace named C(monitoring). V([])
+        admits every source.
     type: list
     elements: dict
   pdb_enabled:
-    description: Chart C(podDisruptionBudget.enabled). A C(policy/v1) PDB selecting the Triton pods. Default V(false).
+    description:
+      - >-
+        Chart C(podDisruptionBudget.enabled). A C(policy/v1) PDB selecting the Triton pods. Default V(false).
     type: bool
   pdb_min_available:
     description:
-      - Chart C(podDisruptionBudget.minAvailable), a number or a percentage. Default V(1) when
-        O(pdb_max_unavailable) is not set. Setting both is an error.
+      - >-
+        Chart C(podDisruptionBudget.minAvailable), a number or a percentage. Default V(1) when O(pdb_max_unavailable) is
+        not set. Setting both is an error.
     type: raw
   pdb_max_unavailable:
-    description: Chart C(podDisruptionBudget.maxUnavailable), a number or a percentage.
+    description:
+      - >-
+        Chart C(podDisruptionBudget.maxUnavailable), a number or a percentage.
     type: raw
   service_monitor_enabled:
-    description: Create a Prometheus Operator ServiceMonitor for the metrics port; skipped with a warning when its CRD is absent.
+    description:
+      - >-
+        Create a Prometheus Operator ServiceMonitor for the metrics port; skipped with a warning when its CRD is absent.
     type: bool
   service_monitor_interval:
-    description: Scrape interval. Default V(15s).
+    description:
+      - >-
+        Scrape interval. Default V(15s).
     type: str
   service_monitor_labels:
-    description: Extra labels on the ServiceMonitor (for the Prometheus's selector).
+    description:
+      - >-
+        Extra labels on the ServiceMonitor (for the Prometheus's selector).
     type: dict
   patches:
     description:
-      - JSON merge patches applied to the rendered objects, keyed V(deployment), V(service), V(pdb),
-        V(service_monitor), for fields no option covers. C(null) removes a field.
+      - >-
+        JSON merge patches applied to the rendered objects, keyed V(deployment), V(service), V(pdb), V(service_monitor),
+        for fields no option covers. C(null) removes a field.
     type: dict
+  # END Triton options
 notes:
   - Objects carry C(app.kubernetes.io/{name,instance,version,component,managed-by}); the selector uses only
     C(app.kubernetes.io/name) and C(app.kubernetes.io/instance), which never change.
