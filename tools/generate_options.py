@@ -100,7 +100,7 @@ def module_entries() -> dict[str, str]:
 
 
 def defaults_entries() -> dict[str, str]:
-    return {option.name: f"{ROLE_PREFIX}{option.name}: null\n" for option in OPTIONS}
+    return {ROLE_PREFIX + option.name: f"{ROLE_PREFIX}{option.name}: null\n" for option in OPTIONS}
 
 
 def argument_spec_entry(option: Option) -> str:
@@ -116,7 +116,7 @@ def argument_spec_entry(option: Option) -> str:
 
 
 def argument_spec_entries() -> dict[str, str]:
-    return {option.name: argument_spec_entry(option) for option in OPTIONS}
+    return {ROLE_PREFIX + option.name: argument_spec_entry(option) for option in OPTIONS}
 
 
 def _collection_default(option: Option) -> str:
@@ -186,14 +186,14 @@ DEFAULTS = Block(
     "roles/triton_server/defaults/main.yml",
     f"# BEGIN Triton options: {_GENERATED}\n",
     "# END Triton options\n",
-    re.compile(rf"^{ROLE_PREFIX}([a-z_]+): "),
+    re.compile(rf"^({ROLE_PREFIX}[a-z_]+): "),
     defaults_entries,
 )
 ARGUMENT_SPECS = Block(
     "roles/triton_server/meta/argument_specs.yml",
     f"      # BEGIN Triton options: {_GENERATED}\n",
     "      # END Triton options\n",
-    re.compile(rf"^      {ROLE_PREFIX}([a-z_]+):$"),
+    re.compile(rf"^      ({ROLE_PREFIX}[a-z_]+):$"),
     argument_spec_entries,
 )
 VALUES_TABLE = Block(
