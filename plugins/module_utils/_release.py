@@ -28,6 +28,8 @@ MANAGED_KINDS = [
     ("pdb", "policy/v1", "PodDisruptionBudget"),
     ("network_policy", "networking.k8s.io/v1", "NetworkPolicy"),
     ("service_monitor", "monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("route", "route.openshift.io/v1", "Route"),
+    ("grafana_dashboard", "v1", "ConfigMap"),
 ]
 
 
@@ -86,6 +88,12 @@ def present(
             "service_monitor_enabled: the ServiceMonitor CRD (monitoring.coreos.com/v1) is not installed; skipped"
         )
         manifests = {k: v for k, v in manifests.items() if k != "service_monitor"}
+    if "route" in manifests and not cluster.resource("route.openshift.io/v1", "Route"):
+        raise ReleaseError(
+            "route_enabled: this cluster does not serve the Route API (route.openshift.io/v1), which OpenShift "
+            "provides; nothing was written. Leave route_enabled off and reach Triton through service_type",
+            "route_enabled",
+        )
 
     # 1. Read every object and dry-run its apply: the server's own verdict on what would change.
     planned: dict[str, dict[str, Any]] = {}

@@ -12,6 +12,7 @@ import os
 from decimal import Decimal
 from typing import Any
 
+from ._dashboard import context as dashboard_context
 from ._quantity import format_bytes, format_cores, parse
 
 CHART_NAME = "triton"
@@ -30,6 +31,8 @@ TEMPLATES = {
     "pdb": "pdb.yaml.j2",
     "network_policy": "networkpolicy.yaml.j2",
     "service_monitor": "servicemonitor.yaml.j2",
+    "route": "route.yaml.j2",
+    "grafana_dashboard": "configmap-dashboard.yaml.j2",
 }
 
 # Resources by default (docs/hardening.md): per GPU, or once for a CPU release, what KServe's Triton serving
@@ -213,6 +216,10 @@ def _security(o: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         "fsGroup": 1000,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+    if o.get("openshift"):
+        # restricted-v2 assigns the uid and the fsGroup from the namespace's ranges, the gid is 0 (docs/openshift.md).
+        for key in ("runAsUser", "runAsGroup", "fsGroup"):
+            del pod[key]
     pod.update(o["pod_security_context"])
     container = {
         "allowPrivilegeEscalation": False,
@@ -340,6 +347,11 @@ def network_policy_rules(o: dict[str, Any]) -> list[dict[str, Any]]:
     return rules
 
 
+def service_type(o: dict[str, Any]) -> str:
+    """The Service's type: ClusterIP behind a Route (the Route replaces the NodePort), else service_type."""
+    return "ClusterIP" if o.get("route_enabled") else str(o["service_type"])
+
+
 def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, Any]:
     name, fullname = names(release, o)
     image = image_ref(o)
@@ -359,7 +371,7 @@ def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, 
     ports = []
     for which in ("http", "grpc", "metrics"):
         # As the chart: fixed nodePorts on a NodePort Service only; a LoadBalancer's are the API server's to allocate.
-        node_port = o[f"service_node_port_{which}"] if o["service_type"] == "NodePort" else None
+        node_port = o[f"service_node_port_{which}"] if service_type(o) == "NodePort" else None
         ports.append({"name": which, "port": o[f"service_port_{which}"], "node_port": node_port or None})
     return {
         "name": name,
@@ -402,12 +414,16 @@ def build_context(release: str, namespace: str, o: dict[str, Any]) -> dict[str, 
         "automount_service_account_token": bool(o["automount_service_account_token"]),
         "network_policy_rules": network_policy_rules(o),
         "probes": _probes(o),
-        "service_type": o["service_type"],
+        "service_type": service_type(o),
         "service_ports": ports,
         "pdb_min_available": o["pdb_min_available"],
         "pdb_max_unavailable": o["pdb_max_unavailable"],
         "service_monitor_interval": o["service_monitor_interval"],
         "service_monitor_labels": {str(k): str(v) for k, v in o["service_monitor_labels"].items()},
+        "route_host": o.get("route_host"),
+        "route_tls": o.get("route_tls") or "edge",
+        "route_port": o.get("route_port") or "http",
+        **dashboard_context(TEMPLATE_DIR, namespace, fullname, o),
     }
 
 
@@ -419,6 +435,8 @@ def wanted_objects(o: dict[str, Any]) -> list[str]:
         "pdb": o["pdb_enabled"],
         "network_policy": o["network_policy_enabled"],
         "service_monitor": o["service_monitor_enabled"],
+        "route": bool(o.get("route_enabled")),
+        "grafana_dashboard": bool(o.get("grafana_dashboard_enabled")),
     }
     return [key for key in TEMPLATES if enabled[key]]
 
