@@ -7,7 +7,8 @@
 hand (the prose around a block is kept):
 
 - the Triton options of the module's DOCUMENTATION (plugins/modules/triton_server.py);
-- the Triton option variables of the role (roles/triton_server/defaults/main.yml, all null: the module's default);
+- the Triton option variables of the role (roles/triton_server/defaults/main.yml, all null: the module's default),
+  and their names in its vars/main.yml, from which the role builds the module's options;
 - their entries in the role's meta/argument_specs.yml (the module's descriptions, with the role's variable names);
 - the table of chart keys and options in docs/values.md;
 - the role README's variable table, from meta/argument_specs.yml (every variable, the release ones too).
@@ -103,6 +104,12 @@ def defaults_entries() -> dict[str, str]:
     return {ROLE_PREFIX + option.name: f"{ROLE_PREFIX}{option.name}: null\n" for option in OPTIONS}
 
 
+def role_names_entries() -> dict[str, str]:
+    entries = {"": "__triton_server_option_names:\n"}
+    entries.update({option.name: f"  - {option.name}\n" for option in OPTIONS})
+    return entries
+
+
 def argument_spec_entry(option: Option) -> str:
     text = f"      {ROLE_PREFIX}{option.name}:\n        description:\n"
     text += _paragraphs([role_text(paragraph) for paragraph in option.doc], 10)
@@ -189,6 +196,13 @@ DEFAULTS = Block(
     re.compile(rf"^({ROLE_PREFIX}[a-z_]+): "),
     defaults_entries,
 )
+ROLE_NAMES = Block(
+    "roles/triton_server/vars/main.yml",
+    f"# BEGIN Triton options: {_GENERATED}\n",
+    "# END Triton options\n",
+    re.compile(r"^  - ([a-z_]+)$"),
+    role_names_entries,
+)
 ARGUMENT_SPECS = Block(
     "roles/triton_server/meta/argument_specs.yml",
     f"      # BEGIN Triton options: {_GENERATED}\n",
@@ -210,7 +224,7 @@ README_TABLE = Block(
     re.compile(r"^\| `([^`]+)` \|"),
     readme_entries,
 )
-BLOCKS = (MODULE_DOC, DEFAULTS, ARGUMENT_SPECS, VALUES_TABLE, README_TABLE)
+BLOCKS = (MODULE_DOC, DEFAULTS, ROLE_NAMES, ARGUMENT_SPECS, VALUES_TABLE, README_TABLE)
 
 
 class MarkerError(ValueError):
