@@ -228,6 +228,41 @@ def check_shutdown(o: dict[str, Any], origin: dict[str, str]) -> None:
         )
 
 
+def check_openshift(o: dict[str, Any], origin: dict[str, str]) -> None:
+    """openshift: no hostPath (restricted-v2 forbids it); route_*: a Route the router and Triton can both serve."""
+    if o["openshift"]:
+        host_paths = [
+            ("model_repository_type", o["model_repository_type"] == "host_path"),
+            ("conda_pack_source", o["conda_pack_source"] == "host_path"),
+            ("extra_volumes", any("hostPath" in v for v in o["extra_volumes"] if isinstance(v, dict))),
+        ]
+        for option, used in host_paths:
+            if used:
+                raise ValidationError(
+                    _where(option, origin),
+                    "openshift: OpenShift's restricted-v2 SCC forbids hostPath volumes; use model_repository_type "
+                    "pvc or object_storage (and conda_pack_source image)",
+                )
+    if not o["route_enabled"]:
+        return
+    if origin.get("service_type", "default") != "default" and o["service_type"] != "ClusterIP":
+        raise ValidationError(
+            _where("service_type", origin),
+            f"is {o['service_type']} while route_enabled makes the Service ClusterIP (the Route replaces the "
+            "nodePorts); leave service_type unset",
+        )
+    if o["route_port"] == "grpc" and o["route_tls"] != "passthrough":
+        raise ValidationError(
+            "route_port",
+            f"grpc needs route_tls passthrough, not {o['route_tls']}: gRPC is HTTP/2 end to end, and OpenShift's "
+            "router speaks HTTP/2 to a backend only through TLS it passes through (Triton's --grpc-use-ssl)",
+        )
+    if o["route_port"] == "http" and o["route_tls"] == "passthrough":
+        raise ValidationError(
+            "route_tls", "passthrough needs a backend serving TLS, and Triton's HTTP endpoint does not; use edge"
+        )
+
+
 def validate_release(name: str, namespace: str) -> None:
     if not _DNS_LABEL.match(name) or len(name) > 53:
         raise ValidationError("name", f"release name must be a DNS label of at most 53 characters, got {name!r}")
@@ -415,6 +450,7 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
     check_resources("resources", o["resources"])
     check_effective_resources(o)
     check_hardening(o)
+    check_openshift(o, origin)
 
     env = o["env"]
     if not isinstance(env, dict):

@@ -672,6 +672,61 @@ options:
       - >-
         Extra labels on the ServiceMonitor (for the Prometheus's selector).
     type: dict
+  grafana_dashboard_enabled:
+    description:
+      - >-
+        Create a ConfigMap holding a Grafana dashboard for the release (requests and failures, queue and compute time
+        per model, batching, GPU utilisation and memory on GPU servers), labelled for the dashboard sidecar of the
+        grafana and kube-prometheus-stack Helm charts. Its queries select the series by the namespace and service labels
+        that the release's ServiceMonitor gives them (O(service_monitor_enabled)). See docs/observability.md.
+    type: bool
+  grafana_dashboard_labels:
+    description:
+      - >-
+        Labels the dashboard sidecar looks for on the ConfigMap: C(sidecar.dashboards.label) and C(labelValue) of the
+        grafana chart; kube-prometheus-stack sets V(grafana_dashboard) and V(1). Replaces the default, the release's own
+        labels are always added.
+    type: dict
+  grafana_dashboard_annotations:
+    description:
+      - >-
+        Annotations of the dashboard ConfigMap, for example the folder annotation that the sidecar reads when the chart
+        sets C(sidecar.dashboards.folderAnnotation).
+    type: dict
+  route_enabled:
+    description:
+      - >-
+        Create an OpenShift Route (route.openshift.io/v1) to the Service in place of the nodePorts: the Service becomes
+        ClusterIP. Fails before anything is written when the cluster does not serve the Route API. See
+        docs/openshift.md.
+    type: bool
+  route_host:
+    description:
+      - >-
+        Host name of the Route. Unset, OpenShift's router generates one from the release and namespace.
+    type: str
+  route_tls:
+    description:
+      - >-
+        TLS termination of the Route: V(edge) (the router serves TLS, Triton plain HTTP behind it), V(passthrough)
+        (Triton serves TLS itself: gRPC with its --grpc-use-ssl flags) or V(none) (plain HTTP). Default V(edge).
+    type: str
+    choices: [edge, passthrough, none]
+  route_port:
+    description:
+      - >-
+        The Service port the Route carries. V(grpc) needs O(route_tls=passthrough): gRPC is HTTP/2 end to end, which
+        OpenShift's router gives only to TLS connections it passes through. Default V(http).
+    type: str
+    choices: [http, grpc]
+  openshift:
+    description:
+      - >-
+        Make the pods run under OpenShift's restricted-v2 SecurityContextConstraints: no uid, gid or fsGroup pinned
+        (OpenShift assigns them from the namespace's ranges; the gid is 0), no hostPath volume (O(model_repository_type)
+        V(pvc) or V(object_storage); host_path is refused, as is O(conda_pack_source=host_path)). The pods also pass Pod
+        Security V(restricted). Does not create a Route (O(route_enabled)). See docs/openshift.md.
+    type: bool
   patches:
     description:
       - >-
