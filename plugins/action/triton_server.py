@@ -23,10 +23,12 @@ from ansible_collections.inference.triton.plugins.module_utils._validate import 
 )
 from ansible_collections.inference.triton.plugins.module_utils._values import ValuesError, merge_options
 from ansible_collections.inference.triton.plugins.module_utils._wait import GPU_STALL_TEXT
+from ansible_collections.inference.triton.plugins.modules import rollout_status, triton_server  # noqa: F401
+from ansible_collections.inference.triton.plugins.plugin_utils._in_controller import execute_module
 
 display = Display()
-MODULE = "inference.triton.triton_server"
-ROLLOUT_MODULE = "inference.triton.rollout_status"
+MODULE = "triton_server"
+ROLLOUT_MODULE = "rollout_status"
 # Each rollout_status call watches for at most this long, so progress shows between calls.
 PROGRESS_INTERVAL = 15
 # The options that still apply to a release taken over with adopt_helm_release: the server's flags.
@@ -69,7 +71,7 @@ class ActionModule(ActionBase):
         module_args = {k: v for k, v in args.items() if k not in ("values", "values_files", "release_values")}
         module_args["plan"] = plan
         started = time.monotonic()
-        result.update(self._execute_module(MODULE, module_args=module_args, task_vars=task_vars))
+        result.update(execute_module(self, MODULE, module_args, task_vars))
         if result.get("failed") or p["state"] != "present" or not p["wait"] or self._task.check_mode:
             return result
         if result.get("rollout_complete"):
@@ -143,9 +145,10 @@ class ActionModule(ActionBase):
         last_text = None
         while True:
             remaining = deadline - time.monotonic()
-            status = self._execute_module(
+            status = execute_module(
+                self,
                 ROLLOUT_MODULE,
-                module_args={
+                {
                     **auth,
                     "name": name,
                     "namespace": p["namespace"],
@@ -154,7 +157,7 @@ class ActionModule(ActionBase):
                     "verify_pods": True,
                     "verify_models": list((result.get("options") or {}).get("models") or []),
                 },
-                task_vars=task_vars,
+                task_vars,
             )
             if status.get("failed"):
                 result.update(failed=True, msg=f"rollout of Deployment {p['namespace']}/{name}: {status.get('msg')}")
@@ -212,9 +215,10 @@ class ActionModule(ActionBase):
                 f"({status.get('summary')}): " + "; ".join(reasons)
             )
         if p["rollback_on_failure"]:
-            undo = self._execute_module(
+            undo = execute_module(
+                self,
                 ROLLOUT_MODULE,
-                module_args={
+                {
                     **auth,
                     "name": name,
                     "namespace": p["namespace"],
@@ -222,7 +226,7 @@ class ActionModule(ActionBase):
                     "timeout": 0,
                     "fail_on_timeout": False,
                 },
-                task_vars=task_vars,
+                task_vars,
             )
             msg += f". Rolled back: {undo.get('rollback', undo.get('msg'))}"
             result["rollback"] = undo.get("rollback")

@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, inference.triton maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Talking to the API server: connection options, one client and one discovery per module run, retries."""
+"""Talking to the API server: connection options, one client per process and server, retries."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ try:
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.dynamic import DynamicClient
     from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+    from kubernetes.dynamic.resource import Resource
 
     HAS_K8S = True
     K8S_IMPORT_ERROR = None
@@ -29,6 +30,8 @@ except ImportError as exc:  # reported by the module with missing_required_lib
     class ResourceNotFoundError(Exception):  # type: ignore[no-redef]
         """Stand-in so that except clauses stay valid without the library."""
 
+
+from ._discovery import lookup
 
 T = TypeVar("T")
 
@@ -115,36 +118,34 @@ def configuration(params: dict[str, Any]) -> Any:
 
 
 class Cluster:
-    """One API client, one lazy discovery, and helpers that retry transient failures with bounded backoff."""
+    """One API client per server and process, kinds found without reading the whole API (``_discovery``), and
+    helpers that retry transient failures with bounded backoff."""
 
     def __init__(self, params: dict[str, Any], field_manager: str = "inference.triton"):
         self.params = params
         self.field_manager = field_manager
         self.timeout = float(params.get("request_timeout") or 30.0)
-        self.config = configuration(params)
-        self.api = k8s_client.ApiClient(self.config)
-        _bound_every_request(self.api, self.timeout)
-        self._dynamic: Any = None
+        self.config, self.api, self.dynamic = _client_for(params, self.timeout)
         self._resources: dict[tuple[str, str], Any] = {}
         self.retries = 0
-
-    @property
-    def dynamic(self) -> Any:
-        if self._dynamic is None:
-            self._dynamic = self.call(lambda: DynamicClient(self.api), "discovering the API")
-        return self._dynamic
 
     def resource(self, api_version: str, kind: str) -> Any:
         """The dynamic resource for api_version/kind, or None when the server does not serve it."""
         key = (api_version, kind)
         if key not in self._resources:
-            try:
-                self._resources[key] = self.call(
-                    lambda: self.dynamic.resources.get(api_version=api_version, kind=kind), f"discovering {kind}"
-                )
-            except ResourceNotFoundError:
-                self._resources[key] = None
+            found = self.call(
+                lambda: lookup(self.config.host, api_version, kind, self._read_group_version), f"discovering {kind}"
+            )
+            self._resources[key] = None if found is None else _resource(self.dynamic, api_version, kind, *found)
         return self._resources[key]
+
+    def _read_group_version(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.dynamic.request("GET", path, _request_timeout=self.timeout).to_dict()
+        except DynamicApiError as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise
 
     def call(self, fn: Callable[[], T], what: str, retry_conflicts: bool = True) -> T:
         """Run one API call; retry 409/429/5xx and connection failures up to RETRY_ATTEMPTS times.
@@ -182,6 +183,50 @@ class Cluster:
 
     def request_kwargs(self) -> dict[str, Any]:
         return {"_request_timeout": self.timeout}
+
+
+# One client per connection settings in a process: a task that runs several modules in the controller's task process
+# (triton_server and its rollout slices) opens one connection pool.
+_CLIENTS: dict[str, tuple[Any, Any, Any]] = {}
+
+
+def _client_for(params: dict[str, Any], timeout: float) -> tuple[Any, Any, Any]:
+    import json
+
+    resolved = _fallback_env(params)
+    key = json.dumps(
+        [{k: resolved.get(k) for k in AUTH_OPTIONS}, os.environ.get("KUBECONFIG"), timeout], sort_keys=True, default=str
+    )
+    if key not in _CLIENTS:
+        config = configuration(params)
+        api = k8s_client.ApiClient(config)
+        _bound_every_request(api, timeout)
+        _CLIENTS[key] = (config, api, DynamicClient(api, discoverer=_NoDiscovery))
+    return _CLIENTS[key]
+
+
+class _NoDiscovery:
+    """The dynamic client's discoverer, unused: :meth:`Cluster.resource` finds kinds through ``_discovery``."""
+
+    def __init__(self, client: Any, cache_file: Any = None):
+        self.client = client
+
+    def get(self, **kwargs: Any) -> Any:
+        raise ResourceNotFoundError(f"not looked up through the dynamic client: {kwargs}")
+
+
+def _resource(dynamic: Any, api_version: str, kind: str, name: str, namespaced: bool) -> Any:
+    group, _sep, version = api_version.rpartition("/")
+    return Resource(
+        prefix="apis" if group else "api",
+        group=group or None,
+        api_version=version,
+        kind=kind,
+        name=name,
+        namespaced=namespaced,
+        preferred=True,
+        client=dynamic,
+    )
 
 
 class WatchBackoff:

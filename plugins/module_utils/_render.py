@@ -454,7 +454,25 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+# One Jinja environment per template folder and process: templates are compiled once (in ansible-playbook itself
+# when an action plugin preloads them, see plugins/plugin_utils/_in_controller.py).
+_ENVIRONMENTS: dict[str, Any] = {}
+
+
 def _environment(template_dir: str) -> Any:
+    if template_dir not in _ENVIRONMENTS:
+        _ENVIRONMENTS[template_dir] = _new_environment(template_dir)
+    return _ENVIRONMENTS[template_dir]
+
+
+def preload_templates(template_dir: str = TEMPLATE_DIR) -> None:
+    """Compile every template now (once per process; forks inherit them)."""
+    env = _environment(template_dir)
+    for name in TEMPLATES.values():
+        env.get_template(name)
+
+
+def _new_environment(template_dir: str) -> Any:
     import jinja2
 
     env = jinja2.Environment(

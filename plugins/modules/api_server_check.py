@@ -80,12 +80,10 @@ loopback:
 from ansible_collections.inference.triton.plugins.module_utils._client import ClusterError, configuration
 from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module
 
+ARGUMENT_SPEC = {"ca_file": {"type": "path", "required": True}, "loopback_only": {"type": "bool", "default": False}}
 
-def main() -> None:
-    module = k8s_module(
-        {"ca_file": {"type": "path", "required": True}, "loopback_only": {"type": "bool", "default": False}},
-        supports_check_mode=True,
-    )
+
+def run(module) -> None:
     from ansible_collections.inference.triton.plugins.module_utils._identity import (
         IdentityError,
         check_server,
@@ -99,6 +97,10 @@ def main() -> None:
     except (IdentityError, ClusterError) as exc:
         module.fail_json(msg=f"not the expected API server ({source}): {exc}; expected CA {p['ca_file']}")
     module.exit_json(changed=False, **checked)
+
+
+def main() -> None:
+    run(k8s_module(ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

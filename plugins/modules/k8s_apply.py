@@ -120,28 +120,26 @@ import time
 from ansible_collections.inference.triton.plugins.module_utils._client import Cluster
 from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module, reported_failures
 
+ARGUMENT_SPEC = dict(
+    definitions={"type": "list", "elements": "dict", "required": True},
+    namespace={"type": "str"},
+    state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+    force_conflicts={"type": "bool", "default": True},
+    field_manager={"type": "str", "default": "inference.triton"},
+    prune={
+        "type": "dict",
+        "options": {
+            "selector": {"type": "str", "required": True},
+            "kinds": {"type": "list", "elements": "dict", "required": True},
+            "namespace": {"type": "str"},
+        },
+    },
+    wait={"type": "bool", "default": False},
+    wait_timeout={"type": "int", "default": 300},
+)
 
-def main() -> None:
-    module = k8s_module(
-        dict(
-            definitions={"type": "list", "elements": "dict", "required": True},
-            namespace={"type": "str"},
-            state={"type": "str", "default": "present", "choices": ["present", "absent"]},
-            force_conflicts={"type": "bool", "default": True},
-            field_manager={"type": "str", "default": "inference.triton"},
-            prune={
-                "type": "dict",
-                "options": {
-                    "selector": {"type": "str", "required": True},
-                    "kinds": {"type": "list", "elements": "dict", "required": True},
-                    "namespace": {"type": "str"},
-                },
-            },
-            wait={"type": "bool", "default": False},
-            wait_timeout={"type": "int", "default": 300},
-        ),
-        supports_check_mode=True,
-    )
+
+def run(module) -> None:
     from ansible_collections.inference.triton.plugins.module_utils._apply import Applier, ApplyError, object_id
     from ansible_collections.inference.triton.plugins.module_utils._wait import wait_ready
 
@@ -205,6 +203,10 @@ def main() -> None:
         if module._diff:
             result["diff"] = applier.diffs
     module.exit_json(**result)
+
+
+def main() -> None:
+    run(k8s_module(ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

@@ -128,9 +128,10 @@ gpu_operator_crd:
 from ansible_collections.inference.triton.plugins.module_utils._client import Cluster
 from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module, reported_failures
 
+ARGUMENT_SPEC = {"namespace": {"type": "str"}}
 
-def main() -> None:
-    module = k8s_module({"namespace": {"type": "str"}}, supports_check_mode=True)
+
+def run(module) -> None:
     from ansible_collections.inference.triton.plugins.module_utils._apply import to_dict
     from ansible_collections.inference.triton.plugins.module_utils._device_plugins import (
         describe_cluster_policy,
@@ -161,6 +162,10 @@ def main() -> None:
         cluster_policies=sorted(policies, key=lambda p: p["name"] or ""),
         gpu_operator_crd=policies_api is not None,
     )
+
+
+def main() -> None:
+    run(k8s_module(ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

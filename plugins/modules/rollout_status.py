@@ -140,20 +140,18 @@ rollback:
 from ansible_collections.inference.triton.plugins.module_utils._client import Cluster
 from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module, reported_failures
 
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "namespace": {"type": "str", "default": "default"},
+    "timeout": {"type": "int", "default": 600},
+    "fail_on_timeout": {"type": "bool", "default": True},
+    "rollback": {"type": "bool", "default": False},
+    "verify_pods": {"type": "bool", "default": False},
+    "verify_models": {"type": "list", "elements": "str", "default": []},
+}
 
-def main() -> None:
-    module = k8s_module(
-        {
-            "name": {"type": "str", "required": True},
-            "namespace": {"type": "str", "default": "default"},
-            "timeout": {"type": "int", "default": 600},
-            "fail_on_timeout": {"type": "bool", "default": True},
-            "rollback": {"type": "bool", "default": False},
-            "verify_pods": {"type": "bool", "default": False},
-            "verify_models": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
+
+def run(module) -> None:
     from ansible_collections.inference.triton.plugins.module_utils._rollback import RollbackError, rollback
     from ansible_collections.inference.triton.plugins.module_utils._wait import (
         GPU_STALL_TEXT,
@@ -224,6 +222,10 @@ def main() -> None:
                     **result,
                 )
     module.exit_json(**result)
+
+
+def main() -> None:
+    run(k8s_module(ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

@@ -1035,8 +1035,11 @@ def run(module: AnsibleModule) -> None:
     module.exit_json(**result)
 
 
+ARGUMENT_SPEC = argument_spec()
+
+
 def main() -> None:
-    run(k8s_module(argument_spec(), supports_check_mode=True))
+    run(k8s_module(ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

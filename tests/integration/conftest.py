@@ -18,6 +18,7 @@ from tools.localcluster.pytest_fixture import helm_binary, kube_cluster, kube_sc
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+CONNECTION_PLUGINS = Path(__file__).resolve().parent / "fixtures" / "connection_plugins"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,8 +58,20 @@ class Runner:
         env.update(extra)
         return env
 
-    def play(self, tasks: list[dict[str, Any]], check: bool = False, diff: bool = False, verbosity: int = 0) -> dict:
-        """Run the tasks (each registered, errors ignored) and return {"results": {task name: result}, ...}."""
+    def play(
+        self,
+        tasks: list[dict[str, Any]],
+        check: bool = False,
+        diff: bool = False,
+        verbosity: int = 0,
+        connection: str = "local",
+        env: dict[str, str] | None = None,
+    ) -> dict:
+        """Run the tasks (each registered, errors ignored) and return {"results": {task name: result}, ...}.
+
+        ``connection: not_local`` (tests/integration/fixtures/connection_plugins) runs the modules as processes, as on
+        a remote target, instead of in the controller's task process.
+        """
         out = self.workdir / f"results-{uuid.uuid4().hex[:8]}.json"
         registered = []
         for index, task in enumerate(tasks):
@@ -80,7 +93,7 @@ class Runner:
             {
                 "name": "integration",
                 "hosts": "localhost",
-                "connection": "local",
+                "connection": connection,
                 "gather_facts": False,
                 "vars": {"ansible_python_interpreter": sys.executable},
                 "tasks": registered,
@@ -95,7 +108,14 @@ class Runner:
             argv.append("--diff")
         if verbosity:
             argv.append("-" + "v" * verbosity)
-        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env(), cwd=REPO, check=False)
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            env=self.env(ANSIBLE_CONNECTION_PLUGINS=str(CONNECTION_PLUGINS), **(env or {})),
+            cwd=REPO,
+            check=False,
+        )
         if not out.exists():
             raise AssertionError(f"the play did not finish:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
         return {
