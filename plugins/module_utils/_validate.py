@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from typing import Any
 
+from ._options import choices
 from ._quantity import is_quantity, parse
 from ._render import GRACE_MARGIN, MIN_GRACE_MARGIN, TEMPLATES, resources
 from ._values import IMAGE_TAG_SUFFIX, NVIDIA_IMAGE
@@ -27,6 +29,7 @@ _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 _URL_SCHEMES = ("s3://", "gs://", "as://")
 PATCH_TARGETS = tuple(TEMPLATES)
+CHOICES = choices()
 _SPREAD_WHEN = ("DoNotSchedule", "ScheduleAnyway")
 _SHUTDOWN_FLAGS = {
     "--exit-timeout-secs": "exit_timeout_seconds",
@@ -270,29 +273,50 @@ def validate_release(name: str, namespace: str) -> None:
         raise ValidationError("namespace", f"must be a DNS label of at most 63 characters, got {namespace!r}")
 
 
-def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) -> list[str]:
-    """Raise ValidationError on the first bad option; return warnings for dubious but valid input."""
-    warnings: list[str] = []
-    if not isinstance(o["model_load_timeout_seconds"], int) or o["model_load_timeout_seconds"] < 1:
-        raise ValidationError(
-            "model_load_timeout_seconds", f"must be a positive integer, got {o['model_load_timeout_seconds']!r}"
-        )
+def check_choices(options: dict[str, Any], origin: dict[str, str]) -> None:
+    """Options with a fixed set of values that came from a values file, which the argument spec never sees (it
+    checks the native options, and the collection's defaults are among the choices)."""
+    for option, allowed in CHOICES.items():
+        value = options[option]
+        if origin.get(option, "default") in ("default", "option") or value in allowed:
+            continue
+        listed = f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+        raise ValidationError(_where(option, origin), f"must be {listed}, got {value!r}")
+
+
+def check_counts(options: dict[str, Any], origin: dict[str, str]) -> None:
+    """Replicas and the shutdown and startup times are whole numbers (a values file may hold anything)."""
+    timeout = options["model_load_timeout_seconds"]
+    if not isinstance(timeout, int) or timeout < 1:
+        raise ValidationError("model_load_timeout_seconds", f"must be a positive integer, got {timeout!r}")
     for option in ("replicas", "termination_grace_period_seconds", "pre_stop_sleep_seconds", "exit_timeout_seconds"):
-        value = o[option]
+        value = options[option]
         if value is None and option == "termination_grace_period_seconds":
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValidationError(_where(option, origin), f"must be a non-negative integer, got {value!r}")
 
+
+def check_names(options: dict[str, Any], origin: dict[str, str]) -> None:
+    """Names that end up in object names, and the pods' runtime and priority classes."""
     for option in ("name_override", "fullname_override"):
-        value = o[option]
+        value = options[option]
         if value is not None and (not _DNS_LABEL.match(str(value)) or len(str(value)) > 63):
             raise ValidationError(_where(option, origin), f"must be a DNS label, got {value!r}")
 
-    num_gpus = o["num_gpus"]
+
+def check_class_names(options: dict[str, Any]) -> None:
+    for option in ("runtime_class_name", "priority_class_name"):
+        if options[option] is not None and not _DNS_SUBDOMAIN.match(str(options[option])):
+            raise ValidationError(option, f"must be a DNS subdomain name, got {options[option]!r}")
+
+
+def check_gpus(options: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) -> None:
+    """GPU mode needs at least one GPU per pod; CPU mode refuses GPUs asked for as an option."""
+    num_gpus = options["num_gpus"]
     if isinstance(num_gpus, bool) or not isinstance(num_gpus, int):
         raise ValidationError(_where("num_gpus", origin), f"must be an integer, got {num_gpus!r}")
-    if o["use_cpu"]:
+    if options["use_cpu"]:
         if native.get("num_gpus"):
             raise ValidationError(
                 "num_gpus", f"asks for {num_gpus} GPU(s) while use_cpu is true; drop num_gpus or set use_cpu: false"
@@ -302,124 +326,145 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
             _where("num_gpus", origin), f"must be at least 1 in GPU mode, got {num_gpus} (set use_cpu: true for CPU)"
         )
 
-    if o["image_pull_policy"] not in ("Always", "IfNotPresent", "Never"):
-        raise ValidationError(_where("image_pull_policy", origin), "must be Always, IfNotPresent or Never")
-    check_image(o["image_registry"], o["image_repository"], o["image_tag"], "image", origin)
-    for arch, tag in (o["image_arch_tags"] or {}).items():
+
+def check_images(options: dict[str, Any], origin: dict[str, str]) -> None:
+    """Triton's image (per architecture too), the conda-pack image when used, and the pull Secrets."""
+    check_image(options["image_registry"], options["image_repository"], options["image_tag"], "image", origin)
+    for arch, tag in (options["image_arch_tags"] or {}).items():
         if arch not in ("amd64", "arm64"):
             raise ValidationError("image_arch_tags", f"unknown architecture {arch!r} (amd64, arm64)")
-        check_image(o["image_registry"], o["image_repository"], tag, "image", {"image_tag": "image_arch_tags"})
-    check_nvidia_arm64(o, origin)
-    if o["conda_pack_source"] == "image":
-        check_image(o["conda_env_registry"], o["conda_env_repository"], o["conda_env_tag"], "conda_env", origin)
-    for secret in o["image_pull_secrets"]:
+        check_image(
+            options["image_registry"], options["image_repository"], tag, "image", {"image_tag": "image_arch_tags"}
+        )
+    check_nvidia_arm64(options, origin)
+    if options["conda_pack_source"] == "image":
+        env_image = (options["conda_env_registry"], options["conda_env_repository"], options["conda_env_tag"])
+        check_image(*env_image, "conda_env", origin)
+    for secret in options["image_pull_secrets"]:
         if not isinstance(secret, str) or not _DNS_SUBDOMAIN.match(secret):
             raise ValidationError(_where("image_pull_secrets", origin), f"invalid Secret name {secret!r}")
 
-    kind = o["model_repository_type"]
+
+def check_storage(options: dict[str, Any], origin: dict[str, str]) -> None:
+    """The model repository (hostPath, PVC or object storage) and the conda-pack environment's path."""
+    kind = options["model_repository_type"]
     if kind == "host_path":
-        _check_path("model_repository_path", o["model_repository_path"], origin)
+        _check_path("model_repository_path", options["model_repository_path"], origin)
     elif kind == "pvc":
-        if not o["model_repository_claim"]:
+        if not options["model_repository_claim"]:
             raise ValidationError("model_repository_claim", "is required when model_repository_type is pvc")
-        _check_path("model_repository_path", o["model_repository_path"], origin)
+        _check_path("model_repository_path", options["model_repository_path"], origin)
     else:
-        url = o["model_repository_url"]
+        url = options["model_repository_url"]
         if not url or not str(url).startswith(_URL_SCHEMES) or len(str(url)) <= 5:
             raise ValidationError(
                 "model_repository_url", f"must be an s3://, gs:// or as:// URL for object_storage, got {url!r}"
             )
-    if kind != "host_path" and o["require_prepared_nodes"]:
+    if kind != "host_path" and options["require_prepared_nodes"]:
         raise ValidationError("require_prepared_nodes", f"only applies to host_path model repositories, not {kind}")
-    if o["conda_pack_source"] != "none":
-        _check_path("conda_pack_path", o["conda_pack_path"], origin)
-        name = str(o["conda_pack_file_name"])
+    if options["conda_pack_source"] != "none":
+        _check_path("conda_pack_path", options["conda_pack_path"], origin)
+        name = str(options["conda_pack_file_name"])
         if "/" in name or name in ("", ".", ".."):
             raise ValidationError(_where("conda_pack_file_name", origin), f"must be a file name, got {name!r}")
 
-    ports: dict[int, str] = {}
-    for which in ("http", "grpc", "metrics"):
-        option = f"service_port_{which}"
-        port = o[option]
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise ValidationError(_where(option, origin), f"must be a port number 1-65535, got {port!r}")
-        if port in ports:
-            raise ValidationError(_where(option, origin), f"port {port} is already used by {ports[port]}")
-        ports[port] = option
-    if o["service_type"] not in ("ClusterIP", "NodePort", "LoadBalancer"):
-        raise ValidationError(
-            _where("service_type", origin), f"must be ClusterIP, NodePort or LoadBalancer, got {o['service_type']!r}"
-        )
-    if o["service_type"] == "NodePort":
-        node_ports: dict[int, str] = {}
-        for which in ("http", "grpc", "metrics"):
-            option = f"service_node_port_{which}"
-            port = o[option]
-            if port in (None, 0):
-                continue
-            low, high = NODE_PORT_RANGE
-            if isinstance(port, bool) or not isinstance(port, int) or not low <= port <= high:
-                raise ValidationError(_where(option, origin), f"must be between {low} and {high}, got {port!r}")
-            if port in node_ports:
-                raise ValidationError(_where(option, origin), f"nodePort {port} is already used by {node_ports[port]}")
-            node_ports[port] = option
 
+def _distinct_ports(
+    options: dict[str, Any], origin: dict[str, str], prefix: str, valid: Callable[[Any], bool], rule: str, what: str
+) -> None:
+    """The http, grpc and metrics ports of ``prefix`` are valid and different (an unset nodePort is skipped)."""
+    seen: dict[int, str] = {}
+    for which in ("http", "grpc", "metrics"):
+        option = f"{prefix}_{which}"
+        port = options[option]
+        if prefix == "service_node_port" and port in (None, 0):
+            continue
+        if isinstance(port, bool) or not isinstance(port, int) or not valid(port):
+            raise ValidationError(_where(option, origin), f"must be {rule}, got {port!r}")
+        if port in seen:
+            raise ValidationError(_where(option, origin), f"{what} {port} is already used by {seen[port]}")
+        seen[port] = option
+
+
+def check_service(options: dict[str, Any], origin: dict[str, str]) -> None:
+    """The Service's ports, and its nodePorts when it is a NodePort Service (Kubernetes allocates a LoadBalancer's)."""
+    _distinct_ports(options, origin, "service_port", lambda port: 1 <= port <= 65535, "a port number 1-65535", "port")
+    if options["service_type"] == "NodePort":
+        low, high = NODE_PORT_RANGE
+        rule = f"between {low} and {high}"
+        _distinct_ports(options, origin, "service_node_port", lambda port: low <= port <= high, rule, "nodePort")
+
+
+def check_placement(options: dict[str, Any], origin: dict[str, str]) -> None:
+    """Labels, annotations, node selector, tolerations and affinity have the shapes Kubernetes takes."""
     for option in ("node_selector", "pod_annotations", "annotations"):
-        if not isinstance(o[option], dict):
-            raise ValidationError(_where(option, origin), f"must be a mapping, got {type(o[option]).__name__}")
-    _check_labels("labels", o["labels"])
-    _check_labels("pod_labels", o["pod_labels"])
-    _check_labels(_where("node_selector", origin), o["node_selector"])
-    _check_labels("annotations", o["annotations"], values_too=False)
-    _check_labels(_where("pod_annotations", origin), o["pod_annotations"], values_too=False)
-    if not isinstance(o["tolerations"], list) or not all(isinstance(t, dict) for t in o["tolerations"]):
+        if not isinstance(options[option], dict):
+            raise ValidationError(_where(option, origin), f"must be a mapping, got {type(options[option]).__name__}")
+    _check_labels("labels", options["labels"])
+    _check_labels("pod_labels", options["pod_labels"])
+    _check_labels(_where("node_selector", origin), options["node_selector"])
+    _check_labels("annotations", options["annotations"], values_too=False)
+    _check_labels(_where("pod_annotations", origin), options["pod_annotations"], values_too=False)
+    tolerations = options["tolerations"]
+    if not isinstance(tolerations, list) or not all(isinstance(t, dict) for t in tolerations):
         raise ValidationError(_where("tolerations", origin), "must be a list of toleration mappings")
-    if not isinstance(o["affinity"], dict):
+    if not isinstance(options["affinity"], dict):
         raise ValidationError(_where("affinity", origin), "must be a mapping")
 
-    if o["pdb_enabled"]:
-        min_available, max_unavailable = o["pdb_min_available"], o["pdb_max_unavailable"]
-        if min_available is not None and max_unavailable is not None:
-            raise ValidationError(
-                "pdb_min_available/pdb_max_unavailable",
-                f"set exactly one of minAvailable ({min_available!r}, from {origin['pdb_min_available']}) and "
-                f"maxUnavailable ({max_unavailable!r}, from {origin['pdb_max_unavailable']}); "
-                "set the other to null",
-            )
-        if min_available is not None:
-            _check_int_or_percent("pdb_min_available", min_available, origin)
-            if isinstance(min_available, int) and min_available >= o["replicas"] > 0:
-                warnings.append(
-                    f"pdb_min_available={min_available} with replicas={o['replicas']} blocks every voluntary "
-                    "eviction (node drains will wait forever)"
-                )
-        else:
-            _check_int_or_percent("pdb_max_unavailable", max_unavailable, origin)
 
-    mode = o["model_control_mode"]
-    if mode not in ("none", "poll", "explicit"):
-        raise ValidationError("model_control_mode", f"must be none, poll or explicit, got {mode!r}")
-    if o["load_models"] and mode != "explicit":
+def check_pdb(options: dict[str, Any], origin: dict[str, str]) -> list[str]:
+    """Exactly one of minAvailable and maxUnavailable, each a count or a percentage; warns when no eviction could
+    ever happen."""
+    if not options["pdb_enabled"]:
+        return []
+    min_available, max_unavailable = options["pdb_min_available"], options["pdb_max_unavailable"]
+    if min_available is not None and max_unavailable is not None:
+        raise ValidationError(
+            "pdb_min_available/pdb_max_unavailable",
+            f"set exactly one of minAvailable ({min_available!r}, from {origin['pdb_min_available']}) and "
+            f"maxUnavailable ({max_unavailable!r}, from {origin['pdb_max_unavailable']}); "
+            "set the other to null",
+        )
+    if min_available is None:
+        _check_int_or_percent("pdb_max_unavailable", max_unavailable, origin)
+        return []
+    _check_int_or_percent("pdb_min_available", min_available, origin)
+    if isinstance(min_available, int) and min_available >= options["replicas"] > 0:
+        return [
+            f"pdb_min_available={min_available} with replicas={options['replicas']} blocks every voluntary "
+            "eviction (node drains will wait forever)"
+        ]
+    return []
+
+
+def check_models(options: dict[str, Any], origin: dict[str, str]) -> None:
+    """The model control mode and the models it loads: load_models, models and the poll interval fit the mode."""
+    mode = options["model_control_mode"]
+    if options["load_models"] and mode != "explicit":
         raise ValidationError("load_models", f"needs model_control_mode: explicit (it is {mode})")
-    if o["repository_poll_secs"] is not None:
+    if options["repository_poll_secs"] is not None:
         if mode != "poll":
             raise ValidationError("repository_poll_secs", f"needs model_control_mode: poll (it is {mode})")
-        if o["repository_poll_secs"] < 1:
-            raise ValidationError("repository_poll_secs", f"must be at least 1, got {o['repository_poll_secs']}")
-    if o["models"]:
+        if options["repository_poll_secs"] < 1:
+            raise ValidationError("repository_poll_secs", f"must be at least 1, got {options['repository_poll_secs']}")
+    if options["models"]:
         if mode != "explicit":
             raise ValidationError(
                 _where("model_control_mode", origin),
                 f"models declares the models every pod serves, which needs explicit mode (it is {mode}); leave "
                 "model_control_mode unset or set it to explicit",
             )
-        if o["load_models"]:
+        if options["load_models"]:
             raise ValidationError("load_models", "set models or load_models, not both (models loads and checks them)")
     for option in ("load_models", "models"):
-        for model in o[option]:
+        for model in options[option]:
             if not model or "/" in model or model.startswith("-"):
                 raise ValidationError(option, f"invalid model name {model!r}")
-    for arg in o["server_args"]:
+
+
+def check_server_args(options: dict[str, Any]) -> None:
+    """Extra tritonserver flags, none of those the module sets itself."""
+    for arg in options["server_args"]:
         if not str(arg).startswith("--"):
             raise ValidationError("server_args", f"each argument must look like --flag=value, got {arg!r}")
         flag = str(arg).split("=", 1)[0]
@@ -429,10 +474,12 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
             )
         if flag in _SHUTDOWN_FLAGS:
             raise ValidationError("server_args", f"{flag} is set by the module; use {_SHUTDOWN_FLAGS[flag]}")
-    check_shutdown(o, origin)
 
+
+def check_probes(options: dict[str, Any]) -> None:
+    """Probe overrides hold known probe fields, with non-negative whole numbers for times and thresholds."""
     for option in ("liveness_probe", "readiness_probe", "startup_probe"):
-        probe = o[option]
+        probe = options[option]
         if probe is None:
             continue
         if not isinstance(probe, dict):
@@ -444,17 +491,22 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
             if key.endswith(("Seconds", "Threshold")) and (not isinstance(value, int) or value < 0):
                 raise ValidationError(f"{option}.{key}", f"must be a non-negative integer, got {value!r}")
 
-    if not is_quantity(o["shm_size"]) or str(o["shm_size"]).startswith("-"):
-        raise ValidationError("shm_size", f"not a valid quantity: {o['shm_size']!r}")
-    _positive_size("tmp_size", o["tmp_size"])
-    check_resources("resources", o["resources"])
-    check_effective_resources(o)
-    check_hardening(o)
-    check_openshift(o, origin)
 
-    env = o["env"]
+def check_sizes(options: dict[str, Any]) -> None:
+    """/dev/shm, /tmp, and the requests and limits the pod gets with them."""
+    if not is_quantity(options["shm_size"]) or str(options["shm_size"]).startswith("-"):
+        raise ValidationError("shm_size", f"not a valid quantity: {options['shm_size']!r}")
+    _positive_size("tmp_size", options["tmp_size"])
+    check_resources("resources", options["resources"])
+    check_effective_resources(options)
+
+
+def check_env(options: dict[str, Any]) -> list[str]:
+    """Variable names and values of the container's environment; warns on one that Triton ignores."""
+    env = options["env"]
     if not isinstance(env, dict):
         raise ValidationError("env", "must be a mapping of variable name to value")
+    warnings = []
     for key, value in env.items():
         if not _ENV_NAME.match(str(key)):
             raise ValidationError("env", f"invalid variable name {key!r}")
@@ -465,45 +517,87 @@ def validate(o: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) 
                 "env.EXECUTION_ENV_PATH has no effect on Triton: the Python backend reads EXECUTION_ENV_PATH only "
                 'from a model\'s config.pbtxt (parameters { key: "EXECUTION_ENV_PATH" value: { string_value: ... } })'
             )
+    return warnings
 
+
+def check_volumes(options: dict[str, Any]) -> None:
+    """Extra volumes have names of their own; extra mounts name a volume of the pod."""
     volume_names = {"models", "dshm", "tmp", "conda-pack"}
-    for volume in o["extra_volumes"]:
+    for volume in options["extra_volumes"]:
         if not isinstance(volume, dict) or not volume.get("name"):
             raise ValidationError("extra_volumes", f"each volume needs a name, got {volume!r}")
         if volume["name"] in volume_names:
             raise ValidationError("extra_volumes", f"volume name {volume['name']!r} is already used")
         volume_names.add(volume["name"])
-    for mount in o["extra_volume_mounts"]:
+    for mount in options["extra_volume_mounts"]:
         if not isinstance(mount, dict) or not mount.get("name") or not mount.get("mountPath"):
             raise ValidationError("extra_volume_mounts", f"each mount needs name and mountPath, got {mount!r}")
         if mount["name"] not in volume_names:
             raise ValidationError("extra_volume_mounts", f"mount {mount['name']!r} names no volume")
 
-    for option in ("runtime_class_name", "priority_class_name"):
-        if o[option] is not None and not _DNS_SUBDOMAIN.match(str(o[option])):
-            raise ValidationError(option, f"must be a DNS subdomain name, got {o[option]!r}")
 
-    strategy = o["update_strategy"]
-    if strategy:
-        if strategy.get("type", "RollingUpdate") not in ("RollingUpdate", "Recreate"):
-            raise ValidationError(
-                "update_strategy.type", f"must be RollingUpdate or Recreate, got {strategy['type']!r}"
-            )
-        if strategy.get("type") == "Recreate" and strategy.get("rollingUpdate"):
-            raise ValidationError("update_strategy", "rollingUpdate cannot be set with type Recreate")
+def check_update_strategy(options: dict[str, Any]) -> None:
+    strategy = options["update_strategy"]
+    if not strategy:
+        return
+    if strategy.get("type", "RollingUpdate") not in ("RollingUpdate", "Recreate"):
+        raise ValidationError("update_strategy.type", f"must be RollingUpdate or Recreate, got {strategy['type']!r}")
+    if strategy.get("type") == "Recreate" and strategy.get("rollingUpdate"):
+        raise ValidationError("update_strategy", "rollingUpdate cannot be set with type Recreate")
 
-    security = o["pod_security_context"]
+
+def check_security_context(options: dict[str, Any]) -> list[str]:
+    security = options["pod_security_context"]
     if security.get("runAsUser") == 0 or security.get("runAsNonRoot") is False:
-        warnings.append("pod_security_context runs Triton as root; Pod Security 'restricted' will refuse it")
+        return ["pod_security_context runs Triton as root; Pod Security 'restricted' will refuse it"]
+    return []
 
-    unknown = sorted(set(o["patches"]) - set(PATCH_TARGETS))
+
+def check_patches(options: dict[str, Any]) -> None:
+    """Merge patches name a rendered object and leave its name and namespace alone."""
+    unknown = sorted(set(options["patches"]) - set(PATCH_TARGETS))
     if unknown:
         raise ValidationError("patches", f"unknown target(s) {', '.join(unknown)} (use {', '.join(PATCH_TARGETS)})")
-    for target, patch in o["patches"].items():
+    for target, patch in options["patches"].items():
         if not isinstance(patch, dict):
             raise ValidationError(f"patches.{target}", "must be a mapping (a JSON merge patch)")
         if "metadata" in patch and any(k in patch["metadata"] for k in ("name", "namespace")):
             raise ValidationError(f"patches.{target}", "cannot change metadata.name or metadata.namespace")
-    if o["service_monitor_enabled"]:
-        _check_labels("service_monitor_labels", o["service_monitor_labels"])
+
+
+def check_service_monitor(options: dict[str, Any]) -> None:
+    if options["service_monitor_enabled"]:
+        _check_labels("service_monitor_labels", options["service_monitor_labels"])
+
+
+def validate(options: dict[str, Any], origin: dict[str, str], native: dict[str, Any]) -> list[str]:
+    """Raise ValidationError on the first bad option; return warnings for dubious but valid input.
+
+    ``options`` are the merged options, ``origin`` where each came from, ``native`` the options set on the task
+    (already checked by the argument spec: types and choices).
+    """
+    warnings: list[str] = []
+    check_counts(options, origin)
+    check_names(options, origin)
+    check_gpus(options, origin, native)
+    check_choices(options, origin)
+    check_images(options, origin)
+    check_storage(options, origin)
+    check_service(options, origin)
+    check_placement(options, origin)
+    warnings += check_pdb(options, origin)
+    check_models(options, origin)
+    check_server_args(options)
+    check_shutdown(options, origin)
+    check_probes(options)
+    check_sizes(options)
+    check_hardening(options)
+    check_openshift(options, origin)
+    warnings += check_env(options)
+    check_volumes(options)
+    check_class_names(options)
+    check_update_strategy(options)
+    warnings += check_security_context(options)
+    check_patches(options)
+    check_service_monitor(options)
     return warnings

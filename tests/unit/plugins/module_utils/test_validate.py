@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import pytest
 
+from ansible_collections.inference.triton.plugins.module_utils import _validate
 from ansible_collections.inference.triton.plugins.module_utils._validate import (
     ValidationError,
     validate,
@@ -217,3 +221,109 @@ def test_the_chart_arm64_tag_on_nvidias_image_is_refused_with_the_tag_to_use(nat
 )
 def test_tags_that_can_exist_on_arm64_and_kept_tags_pass(native, values):
     assert check(native, values) == []
+
+
+# One small function per topic; validate() runs them all. Each is shown on its own: it refuses its bad input,
+# naming the option, and passes the collection's defaults.
+TOPICS = {
+    "check_choices": [({}, {"image": {"pullPolicy": "Sometimes"}}, "image_pull_policy (from values)")],
+    "check_counts": [({"replicas": -1}, None, "replicas"), ({"model_load_timeout_seconds": 0}, None, "model_load")],
+    "check_names": [({"fullname_override": "Bad_Name"}, None, "fullname_override")],
+    "check_class_names": [({"runtime_class_name": "NVIDIA"}, None, "runtime_class_name")],
+    "check_images": [
+        ({"image_tag": "bad tag"}, None, "image_tag"),
+        ({"image_pull_secrets": ["A"]}, None, "image_pull"),
+    ],
+    "check_storage": [({"model_repository_type": "pvc"}, None, "model_repository_claim")],
+    "check_service": [({"service_port_grpc": 8000}, None, "service_port_grpc")],
+    "check_placement": [({"labels": {"bad key!": "x"}}, None, "labels"), ({}, {"affinity": []}, "affinity")],
+    "check_models": [({"load_models": ["resnet"]}, None, "load_models")],
+    "check_server_args": [({"server_args": ["--load-model=x"]}, None, "server_args")],
+    "check_shutdown": [({"termination_grace_period_seconds": 40}, None, "termination_grace_period_seconds")],
+    "check_probes": [({"readiness_probe": {"periodSeconds": -1}}, None, "readiness_probe.periodSeconds")],
+    "check_sizes": [({"shm_size": "lots"}, None, "shm_size")],
+    "check_hardening": [({"service_account_name": "Bad_Name"}, None, "service_account_name")],
+    "check_volumes": [({"extra_volume_mounts": [{"name": "x"}]}, None, "extra_volume_mounts")],
+    "check_update_strategy": [({"update_strategy": {"type": "BlueGreen"}}, None, "update_strategy.type")],
+    "check_patches": [({"patches": {"ingress": {}}}, None, "patches")],
+    "check_openshift": [
+        ({"openshift": True}, None, "model_repository_type"),
+        ({"route_enabled": True, "route_port": "grpc", "route_tls": "edge"}, None, "route_port"),
+    ],
+    "check_service_monitor": [
+        ({"service_monitor_enabled": True, "service_monitor_labels": {"a": "b c"}}, None, "service_monitor_labels")
+    ],
+}
+WARNING_TOPICS = {"check_pdb", "check_env", "check_security_context"}
+
+
+def merged(native=None, values=None):
+    native = native or {}
+    options, origin = merge_options(native, [("values", values)] if values else [])
+    return options, origin, native
+
+
+def run_topic(name, options, origin, native):
+    function = getattr(_validate, name)
+    if name == "check_gpus":
+        return function(options, origin, native)
+    parameters = function.__code__.co_varnames[: function.__code__.co_argcount]
+    return function(options, origin) if "origin" in parameters else function(options)
+
+
+@pytest.mark.parametrize(
+    "name, native, values, option",
+    [(name, native, values, option) for name, cases in TOPICS.items() for native, values, option in cases],
+)
+def test_each_topic_refuses_its_bad_input(name, native, values, option):
+    with pytest.raises(ValidationError) as err:
+        run_topic(name, *merged(native, values))
+    assert err.value.option.startswith(option), str(err.value)
+
+
+@pytest.mark.parametrize("name", sorted([*TOPICS, *WARNING_TOPICS, "check_gpus"]))
+def test_each_topic_passes_the_defaults(name):
+    assert not run_topic(name, *merged())
+
+
+def test_the_topics_are_every_check_that_validate_runs():
+    source = inspect.getsource(_validate.validate)
+    called = set(re.findall(r"\b(check_[a-z_]+)\(", source))
+    assert called == {*TOPICS, *WARNING_TOPICS, "check_gpus"}
+    assert all(len(inspect.getsource(getattr(_validate, name)).splitlines()) < 60 for name in called)
+
+
+def test_gpus_in_cpu_mode_only_refused_when_asked_for_as_an_option():
+    with pytest.raises(ValidationError, match="asks for 2 GPU"):
+        _validate.check_gpus(*merged({"use_cpu": True, "num_gpus": 2}))
+    _validate.check_gpus(*merged(None, {"mode": {"useCpu": True}, "image": {"numGpus": 2}}))
+    with pytest.raises(ValidationError, match="must be at least 1 in GPU mode"):
+        _validate.check_gpus(*merged({"num_gpus": 0}))
+
+
+@pytest.mark.parametrize(
+    "values, option, message",
+    [
+        ({"image": {"pullPolicy": "Sometimes"}}, "image_pull_policy", "must be Always, IfNotPresent or Never"),
+        ({"tritonEnv": {"pullPolicy": "always"}}, "conda_env_pull_policy", "must be Always, IfNotPresent or Never"),
+        ({"service": {"type": "Ingress"}}, "service_type", "must be ClusterIP, NodePort or LoadBalancer"),
+    ],
+)
+def test_choices_from_a_values_file_are_checked_against_the_table(values, option, message):
+    with pytest.raises(ValidationError) as err:
+        _validate.check_choices(*merged(None, values)[:2])
+    assert err.value.option == f"{option} (from values)"
+    assert message in str(err.value)
+
+
+def test_choices_of_native_options_are_left_to_the_argument_spec():
+    """The argument spec checked them before: not a second time."""
+    options, origin, _native = merged({"service_type": "ClusterIP"})
+    options["service_type"] = "checked-before"
+    _validate.check_choices(options, origin)
+
+
+def test_warnings_come_from_their_topics():
+    assert _validate.check_pdb(*merged({"pdb_enabled": True, "replicas": 1})[:2])
+    assert _validate.check_env(merged({"env": {"EXECUTION_ENV_PATH": "/x"}})[0])
+    assert _validate.check_security_context(merged({"pod_security_context": {"runAsUser": 0}})[0])
