@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_real_triton import model_repository, pod_namespace, real_node, release  # noqa: F401
+from test_real_triton import model_repository, pod_namespace, real_node, release  # noqa: F401  # pylint: disable=unused-import
 
 from ansible_collections.inference.triton.plugins.module_utils import _dashboard
 
@@ -50,7 +50,7 @@ def infer_add_sub(port: int, count: int) -> None:
 
     triton = grpcclient.InferenceServerClient(url=f"127.0.0.1:{port}")
     try:
-        for _ in range(count):
+        for _request in range(count):
             inputs = []
             for name, data in (("INPUT0", [1, 2, 3, 4]), ("INPUT1", [10, 20, 30, 40])):
                 tensor = grpcclient.InferInput(name, [4], "FP32")

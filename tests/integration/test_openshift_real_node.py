@@ -14,7 +14,7 @@ import uuid
 import pytest
 from kubernetes import client
 from test_openshift_restricted import restrict
-from test_real_triton import (  # noqa: F401
+from test_real_triton import (  # noqa: F401  # pylint: disable=unused-import
     REAL,
     REAL_NODE,
     assert_add_sub_infers,
