@@ -979,7 +979,8 @@ OPTIONS: tuple[Option, ...] = (
         doc=(
             (
                 "JSON merge patches applied to the rendered objects, keyed V(deployment), V(service), V(pdb), "
-                "V(service_monitor), for fields no option covers. C(null) removes a field."
+                "V(service_account), V(network_policy), V(service_monitor), V(route), V(grafana_dashboard), for "
+                "fields no option covers. C(null) removes a field."
             ),
         ),
     ),

@@ -730,8 +730,9 @@ options:
   patches:
     description:
       - >-
-        JSON merge patches applied to the rendered objects, keyed V(deployment), V(service), V(pdb), V(service_monitor),
-        for fields no option covers. C(null) removes a field.
+        JSON merge patches applied to the rendered objects, keyed V(deployment), V(service), V(pdb), V(service_account),
+        V(network_policy), V(service_monitor), V(route), V(grafana_dashboard), for fields no option covers. C(null)
+        removes a field.
     type: dict
   # END Triton options
 notes:
