@@ -13,7 +13,6 @@ import copy
 import hashlib
 import json
 import os
-import re
 from typing import Any
 
 DASHBOARD_FILE = "dashboard.json"
@@ -21,50 +20,6 @@ DASHBOARD_FILE = "dashboard.json"
 # label; kube-prometheus-stack asks for the value "1", the grafana chart for any value (docs/observability.md).
 DEFAULT_LABELS = {"grafana_dashboard": "1"}
 UID_MAX = 40  # Grafana's limit for a dashboard uid
-
-
-# PromQL words that are not metric names; functions and aggregations are recognised by the "(" that follows them.
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and", "or", "unless"}
-_STRIPPED = (
-    r'"(?:[^"\\]|\\.)*"',  # quoted strings (label values, legends)
-    r"\{[^}]*\}",  # label matchers
-    r"\[[^\]]*\]",  # range selectors
-    r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)",  # label lists
-)
-
-
-def metric_names(expression: str) -> set[str]:
-    """The metric names a PromQL expression reads (Grafana's $variables and numbers left out)."""
-    text = expression
-    for pattern in _STRIPPED:
-        text = re.sub(pattern, " ", text)
-    names = set()
-    for match in re.finditer(r"(?<![\w$:])([A-Za-z_:][\w:]*)(\s*\()?", text):
-        word, call = match.group(1), match.group(2)
-        if not call and word not in _KEYWORDS:
-            names.add(word)
-    return names
-
-
-def queries(dashboard: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    """(panel, PromQL expression) for every query of every panel, rows' nested panels included."""
-    found: list[tuple[dict[str, Any], str]] = []
-    for panel in dashboard["panels"]:
-        for inner in [panel, *panel.get("panels", [])]:
-            found.extend((inner, target["expr"]) for target in inner.get("targets", []))
-    return found
-
-
-def variable_metrics(dashboard: dict[str, Any]) -> set[str]:
-    """The metrics that the template variables' label_values(metric{...}, label) queries read."""
-    names = set()
-    for variable in dashboard["templating"]["list"]:
-        query = variable.get("query")
-        query = query.get("query", "") if isinstance(query, dict) else ""
-        match = re.match(r"\s*label_values\(\s*([A-Za-z_:][\w:]*)", query)
-        if match:
-            names.add(match.group(1))
-    return names
 
 
 def configmap_name(fullname: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dashboard_promql import grouping_labels, metric_names, panel_queries, selectors, variable_queries
 from test_real_triton import model_repository, pod_namespace, real_node, release  # noqa: F401  # pylint: disable=unused-import
 
 from ansible_collections.inference.triton.plugins.module_utils import _dashboard
@@ -29,6 +30,8 @@ GPU_ONLY = {
     "nv_gpu_power_usage": "GPU metric: a CPU server has no GPU to report",
 }
 GPU_MARK = "no GPU metrics on CPU servers"
+# Labels Prometheus gives every series it scrapes through a ServiceMonitor (the target's), not Triton's own.
+TARGET_LABELS = {"namespace", "service", "pod", "container", "endpoint", "job", "instance"}
 
 
 def exported(text: str) -> dict[str, list[dict[str, str]]]:
@@ -69,8 +72,9 @@ def real_ns(k8s):
 
 def test_every_metric_the_dashboard_queries_is_exported_by_the_real_triton(runner, real_ns, tmp_path):
     dashboard = _dashboard.load(str(TEMPLATES))
-    queried = {name for _panel, expr in _dashboard.queries(dashboard) for name in _dashboard.metric_names(expr)}
-    queried |= _dashboard.variable_metrics(dashboard)
+    queries = panel_queries(dashboard)
+    queried = {name for _panel, expr in queries for name in metric_names(expr)}
+    queried |= {name for _variable, selector, _label in variable_queries(dashboard) for name in metric_names(selector)}
     assert len(queried) >= 10, queried
 
     repository = model_repository(tmp_path)
@@ -86,10 +90,27 @@ def test_every_metric_the_dashboard_queries_is_exported_by_the_real_triton(runne
     assert not missing, f"the dashboard queries metrics this Triton does not export: {missing}"
     # The exceptions are exceptions: really absent here, and only read by panels that say so.
     assert not set(GPU_ONLY) & set(samples), sorted(set(GPU_ONLY) & set(samples))
-    for panel, expr in _dashboard.queries(dashboard):
-        if _dashboard.metric_names(expr) & set(GPU_ONLY):
+    for panel, expr in queries:
+        if metric_names(expr) & set(GPU_ONLY):
             assert panel["fieldConfig"]["defaults"].get("noValue") == GPU_MARK, panel["title"]
-    # The per-model panels group by the model label: the server labels the inference metrics with it.
+
+    # Triton's own labels that the queries select on or group by are on the series they are applied to.
+    def labels_of(name: str) -> set[str]:
+        return {label for sample in samples[name] for label in sample}
+
+    for panel, expr in queries:
+        for name, matchers in selectors(expr):
+            if name not in GPU_ONLY:
+                unknown = set(matchers) - TARGET_LABELS - labels_of(name)
+                assert not unknown, (panel["title"], name, unknown)
+        for names, by in grouping_labels(expr):
+            for name in names - set(GPU_ONLY):
+                unknown = by - TARGET_LABELS - labels_of(name)
+                assert not unknown, (panel["title"], name, unknown)
+    for _variable, selector, label in variable_queries(dashboard):
+        for name in metric_names(selector):
+            assert label in TARGET_LABELS | labels_of(name), (selector, label)
+    # The per-model panels: the inference metrics carry the model of the requests sent.
     for name in queried - set(GPU_ONLY):
         if name.startswith("nv_inference_"):
             assert any(s.get("model") == "add_sub" for s in samples[name]), (name, samples[name])

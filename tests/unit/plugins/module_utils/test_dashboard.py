@@ -16,6 +16,7 @@ from ansible_collections.inference.triton.plugins.module_utils import _dashboard
 from ansible_collections.inference.triton.plugins.module_utils._render import TEMPLATE_DIR, render
 from ansible_collections.inference.triton.plugins.module_utils._validate import ValidationError, validate
 from ansible_collections.inference.triton.plugins.module_utils._values import merge_options
+from tests.integration.dashboard_promql import metric_names, panel_queries, parse, selectors, variable_queries
 
 DASHBOARD = Path(TEMPLATE_DIR) / "dashboard.json"
 GPU_METRICS = {"nv_gpu_utilization", "nv_gpu_memory_used_bytes", "nv_gpu_memory_total_bytes", "nv_gpu_power_usage"}
@@ -50,22 +51,30 @@ def test_the_dashboard_parses_and_every_panel_has_a_query():
         assert grid["x"] + grid["w"] <= 24, panel["title"]
 
 
-def test_every_query_is_filtered_to_the_release_and_reads_only_triton_metrics():
+def test_every_query_parses_is_filtered_to_the_release_and_reads_only_triton_metrics():
     dashboard = _dashboard.load(TEMPLATE_DIR)
-    for panel, expr in _dashboard.queries(dashboard):
-        names = _dashboard.metric_names(expr)
-        assert names and all(name.startswith("nv_") for name in names), (panel["title"], names)
-        # every selector of the expression names the release's namespace and Service
-        selectors = expr.count("{")
-        assert expr.count('namespace="$namespace"') == selectors, (panel["title"], expr)
-        assert expr.count('service="$service"') == selectors, (panel["title"], expr)
-    assert _dashboard.variable_metrics(dashboard) == {"nv_inference_count"}
+    for panel, expr in panel_queries(dashboard):
+        parse(expr)  # a syntax error raises ValueError naming it
+        found = selectors(expr)
+        assert found, (panel["title"], expr)
+        for name, matchers in found:
+            assert name.startswith("nv_"), (panel["title"], name)
+            # the release: the labels Prometheus gives the series it scrapes through the release's ServiceMonitor
+            assert matchers["namespace"] == ("Equal", "$namespace"), (panel["title"], expr)
+            assert matchers["service"] == ("Equal", "$service"), (panel["title"], expr)
+    variables = {variable["name"]: (selector, label) for variable, selector, label in variable_queries(dashboard)}
+    assert {name: label for name, (_selector, label) in variables.items()} == {
+        "namespace": "namespace",
+        "service": "service",
+        "model": "model",
+    }
+    assert all(metric_names(selector) == {"nv_inference_count"} for selector, _label in variables.values())
 
 
 def test_gpu_panels_say_that_cpu_servers_have_no_gpu_metrics():
     dashboard = _dashboard.load(TEMPLATE_DIR)
-    queries = _dashboard.queries(dashboard)
-    gpu_panels = {p["title"] for p, expr in queries if _dashboard.metric_names(expr) & GPU_METRICS}
+    queries = panel_queries(dashboard)
+    gpu_panels = {p["title"] for p, expr in queries if metric_names(expr) & GPU_METRICS}
     assert gpu_panels == {"GPU utilisation", "GPU memory", "GPU power"}
     for panel in panels(dashboard):
         marked = panel["fieldConfig"]["defaults"].get("noValue") == "no GPU metrics on CPU servers"
@@ -82,7 +91,12 @@ def test_gpu_panels_say_that_cpu_servers_have_no_gpu_metrics():
     ],
 )
 def test_metric_names_of_promql(expr, names):
-    assert _dashboard.metric_names(expr) == names
+    assert metric_names(expr) == names
+
+
+def test_a_syntax_error_is_caught():
+    with pytest.raises(ValueError):
+        parse("sum(rate(nv_inference_count[5m])")
 
 
 # -- its ConfigMap ------------------------------------------------------------------------------------------------
