@@ -18,6 +18,7 @@ from ._client import Cluster, ClusterError, api_error_message, is_status
 # Metadata the server maintains on every write; never part of a change or a diff.
 _VOLATILE_METADATA = ("resourceVersion", "generation", "managedFields", "uid", "creationTimestamp", "selfLink")
 SECRET_MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+_UNREAD = object()  # Applier.plan: the caller did not read the live object
 
 
 class ApplyError(Exception):
@@ -159,11 +160,15 @@ class Applier:
                 ) from exc
             raise self._error(f"applying {object_id(manifest)}", exc) from exc
 
-    def plan(self, manifest: dict[str, Any], namespace_exists: bool = True) -> dict[str, Any]:
-        """Read the live object and dry-run the apply: what would change, without writing anything."""
+    def plan(self, manifest: dict[str, Any], namespace_exists: bool = True, live: Any = _UNREAD) -> dict[str, Any]:
+        """Read the live object (unless the caller just did: ``live``) and dry-run the apply: what would change,
+        without writing anything."""
         resource = self._resource(manifest)
         meta = manifest["metadata"]
-        before = self.get(resource, meta["name"], meta.get("namespace")) if namespace_exists else None
+        if live is not _UNREAD:
+            before = live
+        else:
+            before = self.get(resource, meta["name"], meta.get("namespace")) if namespace_exists else None
         if not namespace_exists:
             # The namespace does not exist yet: no dry run is possible inside it, the object is simply new.
             after: dict[str, Any] | None = copy.deepcopy(manifest)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._apply import Applier, ApplyError, to_dict
-from ._client import Cluster, WatchBackoff
+from ._client import Cluster
 from ._preflight import (
     PreflightError,
     check_gpu_capacity,
@@ -112,7 +112,7 @@ def present(
         if key == "deployment" and live is not None and o.get("model_repository_revision") is None:
             keep_revision(manifest, live)
         try:
-            planned[key] = applier.plan(manifest, namespace_exists=exists)
+            planned[key] = applier.plan(manifest, namespace_exists=exists, live=live)
         except ApplyError as exc:
             if key == "service" and "already allocated" in str(exc):
                 # The server refused the dry run; name the option and the Service holding the port.
@@ -263,34 +263,4 @@ def endpoints(applier: Applier) -> dict[str, Any]:
     }
 
 
-def wait_absent(cluster: Cluster, namespace: str, selector: str, timeout: float) -> list[str]:
-    """After a removal: watch until no pod of the release is left. Returns the names still there."""
-    import time
-
-    pods = cluster.resource("v1", "Pod")
-    deadline = time.monotonic() + timeout
-    backoff = WatchBackoff(cluster)
-    while True:
-        listing = cluster.call(
-            lambda: pods.get(namespace=namespace, label_selector=selector, **cluster.request_kwargs()), "listing pods"
-        )
-        left = [p.metadata.name for p in listing.items]
-        remaining = deadline - time.monotonic()
-        if not left or remaining <= 0:
-            return left
-        try:
-            for event in cluster.dynamic.watch(
-                pods,
-                namespace=namespace,
-                label_selector=selector,
-                resource_version=listing.metadata.resourceVersion,
-                timeout=max(1, int(min(remaining, 10))),
-            ):
-                backoff.reset()
-                if event.get("type") == "DELETED":
-                    break
-        except Exception as exc:  # noqa: BLE001 - WatchBackoff re-raises what is not transient
-            backoff.failed(exc, deadline)
-
-
-__all__ = ["ApplyError", "ReleaseError", "present", "absent", "endpoints", "wait_absent", "to_dict"]
+__all__ = ["ApplyError", "ReleaseError", "present", "absent", "endpoints", "to_dict"]

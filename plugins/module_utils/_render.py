@@ -498,7 +498,7 @@ def render(
     objects = {}
     for key in wanted_objects(o):
         text = env.get_template(TEMPLATES[key]).render(**context)
-        manifest = yaml.safe_load(text)
+        manifest = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml's when present
         if key in o["patches"]:
             manifest = merge_patch(manifest, o["patches"][key])
         objects[key] = manifest

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from ._apply import to_dict
 from ._client import Cluster, WatchBackoff
@@ -453,6 +453,78 @@ def pull_reason(pull: dict[str, Any]) -> str:
     )
 
 
+class Waiter:
+    """The one list-then-watch loop of the collection: a rollout, a DaemonSet getting ready, an object or a
+    release's pods going away are all "watch these objects until a verdict".
+
+    The objects are those of ``resource`` in ``namespace`` with ``name`` (a field selector) or matching
+    ``selector`` (a label selector), kept current from the watch's events. ``verdict(objects)`` is asked after the
+    list and after every event; the first truthy answer ends the wait. ``recheck(objects)``, when given, is asked at
+    most every ``recheck_every`` seconds for what the objects' events do not show (a Deployment's status does not
+    change while its pods crash). Watches never sleep: a transient failure waits with :class:`WatchBackoff`.
+    """
+
+    def __init__(
+        self, cluster: Cluster, resource: Any, namespace: str | None, name: str | None = None, selector: str = ""
+    ):
+        self.cluster = cluster
+        self.resource = resource
+        self.namespace = namespace
+        self.selectors = {"field_selector": f"metadata.name={name}"} if name else {"label_selector": selector}
+        self.what = f"reading {resource.kind} {name}" if name else f"listing {resource.kind} ({selector})"
+
+    def list(self) -> tuple[dict[str, dict[str, Any]], str]:
+        """The objects by name, and the list's resourceVersion to watch from."""
+        listing = self.cluster.call(
+            lambda: self.resource.get(namespace=self.namespace, **self.selectors, **self.cluster.request_kwargs()),
+            self.what,
+        )
+        objects = {item["metadata"]["name"]: item for item in (to_dict(i) or {} for i in listing.items)}
+        return objects, listing.metadata.resourceVersion
+
+    def until(
+        self,
+        verdict: Callable[[dict[str, dict[str, Any]]], Any],
+        timeout: float,
+        recheck: Callable[[dict[str, dict[str, Any]]], Any] | None = None,
+        recheck_every: float = CRASH_CHECK_INTERVAL,
+    ) -> tuple[Any, dict[str, dict[str, Any]]]:
+        """(the first truthy verdict, or None at the timeout; the objects as last seen)."""
+        deadline = time.monotonic() + timeout
+        backoff = WatchBackoff(self.cluster)
+        next_recheck = time.monotonic()
+        objects, version = self.list()
+        while True:
+            found = verdict(objects)
+            if not found and recheck is not None and time.monotonic() >= next_recheck:
+                found = recheck(objects)
+                next_recheck = time.monotonic() + recheck_every
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found, objects
+            watch_for = min(remaining, 30, next_recheck - time.monotonic() if recheck is not None else 30)
+            try:
+                for event in self.cluster.dynamic.watch(
+                    self.resource,
+                    namespace=self.namespace,
+                    resource_version=version,
+                    timeout=max(1, int(watch_for)),
+                    **self.selectors,
+                ):
+                    backoff.reset()
+                    item = to_dict(event["object"]) or {}
+                    name = (item.get("metadata") or {}).get("name")
+                    if event.get("type") in ("ADDED", "MODIFIED") and name:
+                        objects[name] = item
+                    elif event.get("type") == "DELETED" and name:
+                        objects.pop(name, None)
+                    if verdict(objects) or time.monotonic() >= min(deadline, next_recheck if recheck else deadline):
+                        break
+            except Exception as exc:  # noqa: BLE001 - WatchBackoff re-raises what is not transient
+                backoff.failed(exc, deadline)
+            objects, version = self.list()
+
+
 class RolloutWatcher:
     """Watches one Deployment until its rollout completes or the timeout passes."""
 
@@ -485,55 +557,37 @@ class RolloutWatcher:
         ``progress["gpu_stall"]`` when new pods wait for GPUs that no old pod may free (see :func:`gpu_stall`) and
         nothing changed for GPU_STALL_SECONDS.
         """
-        deadline = time.monotonic() + timeout
-        backoff = WatchBackoff(self.cluster)
-        deployment = self.get()
-        next_check = time.monotonic()
+        missing: dict[str, Any] = {"complete": False, "missing": True}
         stall: tuple[tuple[Any, ...], float, list[str]] | None = None
-        while True:
+
+        def verdict(objects: dict[str, dict[str, Any]]) -> Any:
+            deployment = objects.get(self.name)
             if deployment is None:
-                return None, {"complete": False, "missing": True}
+                return None, missing
             progress = deployment_progress(deployment)
-            if progress["complete"] or progress["deadline_exceeded"]:
-                return deployment, progress
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return deployment, progress
-            watch_for = min(remaining, 30)
-            if progress["updated"] and progress["observed_generation"]:
-                # New pods exist and are not all available: are they crashing?
-                if time.monotonic() >= next_check:
-                    crashed = self.crash_loops(deployment)
-                    if crashed:
-                        return deployment, {**progress, "crash_loop": crashed}
-                    stall = self._gpu_stall(deployment, stall)
-                    if stall and time.monotonic() - stall[1] >= GPU_STALL_SECONDS:
-                        return deployment, {**progress, "gpu_stall": stall[2]}
-                    next_check = time.monotonic() + CRASH_CHECK_INTERVAL
-                watch_for = min(watch_for, max(1.0, next_check - time.monotonic()))
-            version = deployment["metadata"]["resourceVersion"]
-            try:
-                stream = self.cluster.dynamic.watch(
-                    self.deployments,
-                    namespace=self.namespace,
-                    field_selector=f"metadata.name={self.name}",
-                    resource_version=version,
-                    timeout=max(1, int(watch_for)),
-                )
-                for event in stream:
-                    backoff.reset()
-                    if event.get("type") in ("ADDED", "MODIFIED"):
-                        deployment = to_dict(event["object"])
-                        progress = deployment_progress(deployment)
-                        if progress["complete"] or progress["deadline_exceeded"]:
-                            return deployment, progress
-                    elif event.get("type") == "DELETED":
-                        return None, {"complete": False, "missing": True}
-                    if time.monotonic() >= deadline:
-                        break
-            except Exception as exc:  # noqa: BLE001 - WatchBackoff re-raises what is not transient
-                backoff.failed(exc, deadline)
-            deployment = self.get()
+            return (deployment, progress) if progress["complete"] or progress["deadline_exceeded"] else None
+
+        def recheck(objects: dict[str, dict[str, Any]]) -> Any:
+            # New pods exist and are not all available: are they crashing, or stuck waiting for GPUs?
+            nonlocal stall
+            deployment = objects[self.name]
+            progress = deployment_progress(deployment)
+            if not (progress["updated"] and progress["observed_generation"]):
+                return None
+            crashed = self.crash_loops(deployment)
+            if crashed:
+                return deployment, {**progress, "crash_loop": crashed}
+            stall = self._gpu_stall(deployment, stall)
+            if stall and time.monotonic() - stall[1] >= GPU_STALL_SECONDS:
+                return deployment, {**progress, "gpu_stall": stall[2]}
+            return None
+
+        waiter = Waiter(self.cluster, self.deployments, self.namespace, name=self.name)
+        found, objects = waiter.until(verdict, timeout, recheck, CRASH_CHECK_INTERVAL)
+        if found:
+            return found
+        deployment = objects.get(self.name)
+        return deployment, deployment_progress(deployment) if deployment else missing
 
     def _list_pods(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
         selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"].get("matchLabels", {}).items())
@@ -788,42 +842,25 @@ def wait_ready(cluster: Cluster, manifest: dict[str, Any], timeout: float, gone:
     resource = cluster.resource(manifest["apiVersion"], manifest["kind"])
     name, namespace = manifest["metadata"]["name"], manifest["metadata"].get("namespace")
     judge = deployment_progress if manifest["kind"] == "Deployment" else daemonset_progress
-    deadline = time.monotonic() + timeout
-    backoff = WatchBackoff(cluster)
-    while True:
-        try:
-            live = to_dict(cluster.call(lambda: resource.get(name=name, namespace=namespace), f"reading {name}"))
-        except Exception as exc:
-            if getattr(exc, "status", None) != 404:
-                raise
-            live = None
+
+    def verdict(objects: dict[str, dict[str, Any]]) -> tuple[bool, str] | None:
+        live = objects.get(name)
         if gone:
-            if live is None:
-                return True, "deleted"
-        elif live is not None:
-            progress = judge(live)
-            if progress["complete"]:
-                return True, f"{progress['ready']}/{progress['desired']} ready"
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            if live is None:
-                return gone, "absent"
-            progress = judge(live)
-            return False, f"{progress['updated']}/{progress['desired']} updated, {progress['ready']} ready"
-        try:
-            version = live["metadata"]["resourceVersion"] if live else None
-            for event in cluster.dynamic.watch(
-                resource,
-                namespace=namespace,
-                field_selector=f"metadata.name={name}",
-                resource_version=version,
-                timeout=max(1, int(min(remaining, 30))),
-            ):
-                backoff.reset()
-                if event.get("type") == "DELETED" and gone:
-                    return True, "deleted"
-                if event.get("type") in ("ADDED", "MODIFIED") and not gone:
-                    if judge(to_dict(event["object"]))["complete"]:
-                        break
-        except Exception as exc:  # noqa: BLE001 - WatchBackoff re-raises what is not transient
-            backoff.failed(exc, deadline)
+            return (True, "deleted") if live is None else None
+        progress = judge(live) if live is not None else None
+        return (True, f"{progress['ready']}/{progress['desired']} ready") if progress and progress["complete"] else None
+
+    found, objects = Waiter(cluster, resource, namespace, name=name).until(verdict, timeout)
+    if found:
+        return found
+    if name not in objects:
+        return gone, "absent"
+    progress = judge(objects[name])
+    return False, f"{progress['updated']}/{progress['desired']} updated, {progress['ready']} ready"
+
+
+def wait_pods_gone(cluster: Cluster, namespace: str, selector: str, timeout: float) -> list[str]:
+    """After a removal: watch until no pod matching ``selector`` is left. Returns the names still there."""
+    waiter = Waiter(cluster, cluster.resource("v1", "Pod"), namespace, selector=selector)
+    found, objects = waiter.until(lambda objects: not objects, timeout)
+    return [] if found else sorted(objects)

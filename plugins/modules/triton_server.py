@@ -944,9 +944,9 @@ def run(module: AnsibleModule) -> None:
         endpoints,
         present,
         rollout_complete,
-        wait_absent,
     )
     from ansible_collections.inference.triton.plugins.module_utils._render import release_selector
+    from ansible_collections.inference.triton.plugins.module_utils._wait import wait_pods_gone
 
     p = module.params
     plan = p["plan"]
@@ -1002,7 +1002,7 @@ def run(module: AnsibleModule) -> None:
                 left = [
                     pod
                     for selector in selectors
-                    for pod in wait_absent(cluster, p["namespace"], selector, p["wait_timeout"])
+                    for pod in wait_pods_gone(cluster, p["namespace"], selector, p["wait_timeout"])
                 ]
                 if left:
                     warnings.append(f"pods still terminating after {p['wait_timeout']}s: {', '.join(left)}")
