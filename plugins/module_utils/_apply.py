@@ -11,7 +11,8 @@ allocated nodePorts/clusterIPs never show up as a change.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from ._client import Cluster, ClusterError, api_error_message, is_status
 
@@ -19,6 +20,16 @@ from ._client import Cluster, ClusterError, api_error_message, is_status
 _VOLATILE_METADATA = ("resourceVersion", "generation", "managedFields", "uid", "creationTimestamp", "selfLink")
 SECRET_MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 _UNREAD = object()  # Applier.plan: the caller did not read the live object
+
+
+class Stale(NamedTuple):
+    """A live object that no wanted manifest names any more: a prune deletes it."""
+
+    key: str
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
 
 
 class ApplyError(Exception):
@@ -106,7 +117,8 @@ class Applier:
     def changed(self) -> bool:
         return any(r["action"] not in ("unchanged", "absent") for r in self.results)
 
-    def _resource(self, manifest: dict[str, Any]) -> Any:
+    def resource_for(self, manifest: dict[str, Any]) -> Any:
+        """The dynamic resource of a manifest's kind; an ApplyError when the server does not serve it."""
         resource = self.cluster.resource(manifest["apiVersion"], manifest["kind"])
         if resource is None:
             raise ApplyError(f"{object_id(manifest)}: the API server does not serve {manifest['apiVersion']}")
@@ -163,7 +175,7 @@ class Applier:
     def plan(self, manifest: dict[str, Any], namespace_exists: bool = True, live: Any = _UNREAD) -> dict[str, Any]:
         """Read the live object (unless the caller just did: ``live``) and dry-run the apply: what would change,
         without writing anything."""
-        resource = self._resource(manifest)
+        resource = self.resource_for(manifest)
         meta = manifest["metadata"]
         if live is not _UNREAD:
             before = live
@@ -213,10 +225,12 @@ class Applier:
                 raise self._error(f"deleting {object_id(manifest)}", exc) from exc
         return self._record(key or resource.kind.lower(), manifest, "deleted", before, None)
 
-    def list_managed(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+    def list_managed(self, api_version: str, kind: str, namespace: str | None, selector: str) -> list[dict[str, Any]]:
+        """The live objects of a kind that match a label selector ([] when the server does not serve the kind)."""
         resource = self.cluster.resource(api_version, kind)
         if resource is None:
             return []
+        namespace = namespace if resource.namespaced else None
         try:
             listing = self.cluster.call(
                 lambda: resource.get(namespace=namespace, label_selector=selector, **self.cluster.request_kwargs()),
@@ -225,6 +239,31 @@ class Applier:
         except Exception as exc:
             raise self._error(f"listing {kind} in {namespace}", exc) from exc
         return [item for item in (to_dict(entry) for entry in listing.items) if item is not None]
+
+    def stale(
+        self,
+        kinds: Iterable[tuple[str | None, str, str]],
+        namespace: str | None,
+        selector: str,
+        wanted: Iterable[dict[str, Any]],
+    ) -> list[Stale]:
+        """What a prune would delete: the live objects of ``kinds`` ((result key or None, apiVersion, kind)) that
+        match ``selector`` and are not among the ``wanted`` manifests. Read only; :meth:`prune` deletes them."""
+        keep = {(m["kind"], m["metadata"]["name"]) for m in wanted}
+        found = []
+        for key, api_version, kind in kinds:
+            for live in self.list_managed(api_version, kind, namespace, selector):
+                meta = live["metadata"]
+                if (kind, meta["name"]) not in keep:
+                    found.append(
+                        Stale(key or f"{kind}/{meta['name']}", api_version, kind, meta["name"], meta.get("namespace"))
+                    )
+        return found
+
+    def prune(self, stale: Iterable[Stale]) -> None:
+        """Delete (dry run in check mode) what :meth:`stale` found."""
+        for item in stale:
+            self.delete(self.cluster.resource(item.api_version, item.kind), item.name, item.namespace, key=item.key)
 
     def _record(
         self,

@@ -17,20 +17,8 @@ from ._preflight import (
     gpu_headroom,
     namespace_state,
 )
-from ._render import MANAGED_BY, REVISION_ANNOTATION, release_selector
+from ._render import MANAGED_BY, RELEASE_KINDS, REVISION_ANNOTATION, release_selector
 from ._rollout import ONE_AT_A_TIME, decide, keeps_auto_choice, pdb_allowed_unavailable, rolls_pods, with_one_at_a_time
-
-# Every kind this collection may create for a release, in apply order.
-MANAGED_KINDS = [
-    ("service_account", "v1", "ServiceAccount"),
-    ("deployment", "apps/v1", "Deployment"),
-    ("service", "v1", "Service"),
-    ("pdb", "policy/v1", "PodDisruptionBudget"),
-    ("network_policy", "networking.k8s.io/v1", "NetworkPolicy"),
-    ("service_monitor", "monitoring.coreos.com/v1", "ServiceMonitor"),
-    ("route", "route.openshift.io/v1", "Route"),
-    ("grafana_dashboard", "v1", "ConfigMap"),
-]
 
 
 class ReleaseError(Exception):
@@ -121,14 +109,8 @@ def present(
                 except PreflightError as taken:
                     raise ReleaseError(str(taken), taken.option) from exc
             raise
-    stale: list[tuple[str, str, str, str]] = []
-    if exists:
-        # Objects of this release that the options no longer ask for (an optional object turned off).
-        wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests.values()}
-        for key, api_version, kind in MANAGED_KINDS:
-            for live in applier.list_managed(api_version, kind, namespace, release_selector(release)):
-                if (kind, live["metadata"]["name"]) not in wanted:
-                    stale.append((key, api_version, kind, live["metadata"]["name"]))
+    # Objects of this release that the options no longer ask for (an optional object turned off).
+    stale = applier.stale(RELEASE_KINDS, namespace, release_selector(release), manifests.values()) if exists else []
 
     # A rolling update of GPU pods that no surge pod can start: replaced one at a time, or refused (gpu_rollout).
     rollout_problem = None
@@ -175,8 +157,7 @@ def present(
             planned = {key: applier.plan(manifest) for key, manifest in manifests.items()}
     for key, planned_object in planned.items():
         applier.commit(planned_object, key=key)
-    for key, api_version, kind, name in stale:
-        applier.delete(cluster.resource(api_version, kind), name, namespace, key=key)
+    applier.prune(stale)
     return endpoints(applier)
 
 
@@ -241,9 +222,7 @@ def rollout_complete(applier: Applier) -> bool:
 def absent(cluster: Cluster, applier: Applier, release: str, namespace: str) -> None:
     if namespace_state(cluster, namespace) is None:
         return
-    for key, api_version, kind in MANAGED_KINDS:
-        for live in applier.list_managed(api_version, kind, namespace, release_selector(release)):
-            applier.delete(cluster.resource(api_version, kind), live["metadata"]["name"], namespace, key=key)
+    applier.prune(applier.stale(RELEASE_KINDS, namespace, release_selector(release), []))
 
 
 def endpoints(applier: Applier) -> dict[str, Any]:

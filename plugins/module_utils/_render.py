@@ -23,17 +23,21 @@ PREPARED_NODE_LABEL = "inference.triton/model-repository"
 # Pod-template annotation: a new model repository revision rolls the pods like any other change (and rolls back).
 REVISION_ANNOTATION = "inference.triton/model-repository-revision"
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates", "triton_server")
-# Object key -> template file. The order is the apply order.
-TEMPLATES = {
-    "service_account": "serviceaccount.yaml.j2",
-    "deployment": "deployment.yaml.j2",
-    "service": "service.yaml.j2",
-    "pdb": "pdb.yaml.j2",
-    "network_policy": "networkpolicy.yaml.j2",
-    "service_monitor": "servicemonitor.yaml.j2",
-    "route": "route.yaml.j2",
-    "grafana_dashboard": "configmap-dashboard.yaml.j2",
+# Every object a release may have: key -> (template, apiVersion, kind), in apply order. Rendering, pruning, removal
+# and the patches option all read this one table.
+OBJECTS: dict[str, tuple[str, str, str]] = {
+    "service_account": ("serviceaccount.yaml.j2", "v1", "ServiceAccount"),
+    "deployment": ("deployment.yaml.j2", "apps/v1", "Deployment"),
+    "service": ("service.yaml.j2", "v1", "Service"),
+    "pdb": ("pdb.yaml.j2", "policy/v1", "PodDisruptionBudget"),
+    "network_policy": ("networkpolicy.yaml.j2", "networking.k8s.io/v1", "NetworkPolicy"),
+    "service_monitor": ("servicemonitor.yaml.j2", "monitoring.coreos.com/v1", "ServiceMonitor"),
+    "route": ("route.yaml.j2", "route.openshift.io/v1", "Route"),
+    "grafana_dashboard": ("configmap-dashboard.yaml.j2", "v1", "ConfigMap"),
 }
+TEMPLATES = {key: template for key, (template, _version, _kind) in OBJECTS.items()}
+# (key, apiVersion, kind) of every object kind of a release.
+RELEASE_KINDS = [(key, api_version, kind) for key, (_template, api_version, kind) in OBJECTS.items()]
 
 # Resources by default (docs/hardening.md): per GPU, or once for a CPU release, what KServe's Triton serving
 # runtime requests per server; the memory limit adds the /dev/shm volume, which is memory charged to the pod; no

@@ -162,22 +162,12 @@ def run(module) -> None:
             if p["state"] == "present":
                 applier.apply(manifest, key=key)
             else:
-                resource = applier._resource(manifest)
+                resource = applier.resource_for(manifest)
                 namespace = manifest["metadata"].get("namespace") if resource.namespaced else None
                 applier.delete(resource, manifest["metadata"]["name"], namespace, key=key)
         if p["prune"] and p["state"] == "present":
-            wanted = {(m["kind"], m["metadata"]["name"]) for m in definitions}
-            for kind in p["prune"]["kinds"]:
-                api_version, kind_name = kind.get("api_version") or kind.get("apiVersion"), kind["kind"]
-                resource = cluster.resource(api_version, kind_name)
-                if resource is None:
-                    continue
-                namespace = p["prune"]["namespace"] if resource.namespaced else None
-                for live in applier.list_managed(api_version, kind_name, namespace, p["prune"]["selector"]):
-                    if (kind_name, live["metadata"]["name"]) not in wanted:
-                        applier.delete(
-                            resource, live["metadata"]["name"], namespace, key=f"{kind_name}/{live['metadata']['name']}"
-                        )
+            kinds = [(None, k.get("api_version") or k.get("apiVersion"), k["kind"]) for k in p["prune"]["kinds"]]
+            applier.prune(applier.stale(kinds, p["prune"]["namespace"], p["prune"]["selector"], definitions))
         result = {
             "changed": applier.changed,
             "results": applier.results,
