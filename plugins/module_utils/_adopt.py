@@ -13,11 +13,19 @@ Order, so that a failure at any step leaves a state from which both a re-run and
    later applies that drop it.
 4. Wait for the rollout (at once when the pod template did not change).
 5. Only then delete Helm's release Secrets: until then ``helm list`` shows the release and ``helm rollback`` works.
+
+When values change the pod template, the pods are replaced anyway, so the new template carries what replaces a pod
+without refusing a connection (``hand_off``): a preStop sleep, and a label the Service selects on as well. The chart's
+pods have no preStop hook: Triton stops listening as soon as one of them is deleted, while kube-proxy still sends new
+connections to it. So each old pod is taken out of the Service (its label flipped) as soon as a new pod is ready, and
+the Deployment keeps it alive for ``DRAIN_SECONDS`` more (minReadySeconds, maxUnavailable 0) before deleting it. When
+the template does not change, nothing of this is added: no pod is replaced.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from ._apply import Applier, ApplyError, comparable
@@ -46,8 +54,32 @@ from ._render import COMPONENT, MANAGED_BY, release_selector
 
 OPTION = "adopt_helm_release"
 PDB_KIND = ("policy/v1", "PodDisruptionBudget")
-# When values replace the pods: how long an old pod keeps serving after it left the Service's endpoints.
+# When values replace the pods: how long an old pod keeps serving after it left the Service's endpoints (a new pod's
+# preStop sleep; for the chart's pods, which have none, the Deployment's minReadySeconds).
 DRAIN_SECONDS = 10
+# On the pods of a template that differs from the chart's, and in the Service's selector: "false" takes a pod out of
+# the Service without taking it out of its ReplicaSet.
+SERVING_LABEL = "inference.triton/serving"
+# A drained pod is the one its ReplicaSet deletes first.
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+DRAIN_POLL_SECONDS = 0.5
+
+
+def hand_off(objects: dict[str, dict[str, Any]]) -> None:
+    """What a pod template that differs from the chart's carries, so that replacing pods refuses no connection.
+
+    The new pods: a preStop sleep (they leave the Service's endpoints before Triton stops listening) and the
+    serving label. The Service selects on that label too, so that an old pod can leave it and still be counted by its
+    ReplicaSet. The Deployment: a new pod must be ready for DRAIN_SECONDS before an old one goes (minReadySeconds), and
+    no old pod goes before a new one is ready (maxUnavailable 0): the time to take the old pod out of the Service.
+    """
+    deployment, service = objects["deployment"], objects["service"]
+    template = deployment["spec"]["template"]
+    template["metadata"]["labels"][SERVING_LABEL] = "true"
+    template["spec"]["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}}
+    deployment["spec"]["minReadySeconds"] = DRAIN_SECONDS
+    deployment["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}}
+    service["spec"]["selector"] = {**service["spec"]["selector"], SERVING_LABEL: "true"}
 
 
 def helm_secrets(cluster: Cluster, namespace: str, release: str) -> list[dict[str, Any]]:
@@ -172,9 +204,7 @@ def present(
     fullname = objects["deployment"]["metadata"]["name"]
     template = objects["deployment"]["spec"]["template"]
     if template != chart_template:
-        # The pods are replaced anyway: each old pod leaves the Service's endpoints before Triton stops listening
-        # (the chart has no preStop hook; without one, requests routed during the switch are refused).
-        template["spec"]["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}}
+        hand_off(objects)  # the pods are replaced anyway: replace them without refusing a connection
 
     # 1. Read and dry-run every write.
     planned: dict[str, dict[str, Any]] = {}
@@ -222,7 +252,11 @@ def present(
             "app.kubernetes.io/instance) matches no pod of the release, so it protects none"
         )
 
-    # 2. Write (check mode: report), then clean Helm's metadata off each object.
+    # 2. Write (check mode: report), then clean Helm's metadata off each object. The live pods first get the
+    # label the Service is about to select on (a metadata patch: no pod restarts).
+    selector = objects["deployment"]["spec"]["selector"]["matchLabels"]
+    if SERVING_LABEL in objects["service"]["spec"]["selector"] and not applier.check_mode:
+        _label_pods(cluster, namespace, selector, {SERVING_LABEL: "true"}, only_missing=True)
     for key, plan in planned.items():
         report["objects"][key] = _take_over(applier, key, plan)
     for key, resource, live in stale:
@@ -231,7 +265,11 @@ def present(
 
     # 3. The rollout, then Helm's Secrets.
     if not applier.check_mode:
-        _wait_rollout(cluster, namespace, fullname, wait_timeout, report)
+        started = time.monotonic()
+        drained = _drain(cluster, namespace, fullname, wait_timeout) if pods_roll else []
+        _wait_rollout(cluster, namespace, fullname, max(1.0, wait_timeout - (time.monotonic() - started)), report)
+        if drained:
+            report["rollout"]["drained"] = drained
     secret_resource = cluster.resource("v1", "Secret")
     for secret in secrets:
         try:
@@ -332,6 +370,113 @@ def _json_patch_helm_metadata(applier: Applier, resource: Any, obj: dict[str, An
         raise applier._error(what, exc) from exc
     result: dict[str, Any] = patched.to_dict()
     return result
+
+
+def _pods(cluster: Cluster, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
+    pods = cluster.resource("v1", "Pod")
+    selector = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+    listing = cluster.call(
+        lambda: pods.get(namespace=namespace, label_selector=selector, **cluster.request_kwargs()), "listing pods"
+    )
+    return [p.to_dict() for p in listing.items]
+
+
+def _patch_pod(cluster: Cluster, pod: dict[str, Any], metadata: dict[str, Any]) -> None:
+    pods = cluster.resource("v1", "Pod")
+    meta = pod["metadata"]
+    what = f"labelling pod {meta['namespace']}/{meta['name']}"
+    try:
+        cluster.call(
+            lambda: pods.patch(
+                body={"metadata": metadata},
+                name=meta["name"],
+                namespace=meta["namespace"],
+                content_type="application/merge-patch+json",
+                field_manager=cluster.field_manager,
+                **cluster.request_kwargs(),
+            ),
+            what,
+        )
+    except Exception as exc:
+        status = getattr(exc, "status", None)
+        if status == 404:
+            return  # deleted meanwhile: nothing left to label
+        if status == 403:
+            raise ReleaseError(
+                f"{OPTION}: {what} is forbidden. Values that replace the pods of a taken-over release need patch on "
+                "pods (docs/rbac.yml, the rule for adoption): each old pod leaves the Service before it is deleted",
+                OPTION,
+            ) from exc
+        raise
+
+
+def _label_pods(
+    cluster: Cluster, namespace: str, match_labels: dict[str, str], labels: dict[str, str], only_missing: bool
+) -> list[str]:
+    """Put ``labels`` on the pods ``match_labels`` selects (all, or those without the first label); their names."""
+    done = []
+    for pod in _pods(cluster, namespace, match_labels):
+        have = pod["metadata"].get("labels") or {}
+        if pod["metadata"].get("deletionTimestamp") or (only_missing and all(k in have for k in labels)):
+            continue
+        _patch_pod(cluster, pod, {"labels": labels})
+        done.append(pod["metadata"]["name"])
+    return done
+
+
+def _owner(pod: dict[str, Any]) -> str | None:
+    for owner in pod["metadata"].get("ownerReferences") or []:
+        if owner.get("kind") == "ReplicaSet":
+            return str(owner.get("name"))
+    return None
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def drain_choice(pods: list[dict[str, Any]], current: str) -> list[dict[str, Any]]:
+    """The old pods to take out of the Service now: as many as new pods are ready, less the old pods already out
+    and not yet gone, so that the Service never has fewer ready pods than before the rollout started."""
+    alive = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    new_ready = [p for p in alive if _owner(p) == current and _ready(p)]
+    old = [p for p in alive if _owner(p) != current]
+    serving = [p for p in old if (p["metadata"].get("labels") or {}).get(SERVING_LABEL) != "false"]
+    budget = len(new_ready) - (len(old) - len(serving))
+    return sorted(serving, key=lambda p: p["metadata"]["name"])[: max(0, budget)]
+
+
+def _drain(cluster: Cluster, namespace: str, name: str, timeout: float) -> list[str]:
+    """While the Deployment replaces its pods: take each old pod out of the Service (serving label "false", lowest
+    deletion cost) once a new pod is ready to take its place; minReadySeconds keeps it alive meanwhile, so that
+    kube-proxy stops sending it new connections before Triton gets SIGTERM. Returns the drained pods' names; ends
+    when no old pod is left, when new pods keep crashing, or at the timeout (the rollout wait then reports)."""
+    from ._wait import RolloutWatcher
+
+    watcher = RolloutWatcher(cluster, namespace, name)
+    deadline = time.monotonic() + timeout
+    drained: list[str] = []
+    checked = 0.0
+    while time.monotonic() < deadline:
+        deployment = watcher.get()
+        if deployment is None:
+            break
+        status = deployment.get("status") or {}
+        current = watcher.current_replicaset(deployment)
+        if current and (status.get("observedGeneration") or 0) >= (deployment["metadata"].get("generation") or 0):
+            pods = watcher.list_pods(deployment)
+            if not [p for p in pods if _owner(p) != current and not p["metadata"].get("deletionTimestamp")]:
+                break
+            for pod in drain_choice(pods, current):
+                _patch_pod(cluster, pod, {"labels": {SERVING_LABEL: "false"}, "annotations": {DELETION_COST: "-1000"}})
+                drained.append(pod["metadata"]["name"])
+            if time.monotonic() - checked > 5:
+                checked = time.monotonic()
+                if watcher.crash_loops(deployment):
+                    break
+        time.sleep(DRAIN_POLL_SECONDS)
+    return drained
 
 
 def _wait_rollout(cluster: Cluster, namespace: str, name: str, timeout: float, report: dict[str, Any]) -> None:
