@@ -28,6 +28,7 @@ from kubernetes import client
 from tests.integration.loadloop import Load
 from tests.integration.rbac_docs import token_kubeconfig
 from tests.integration.test_real_triton import REAL_NODE, SERVER_UID, chown_tree, model_repository, pod_namespace
+from tools.localcluster._realnode import NODE_IP
 from tools.localcluster.pytest_fixture import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,24 +81,15 @@ def pod_state(k8s, namespace: str, selector: str) -> dict[str, int]:
     }
 
 
-CONNECTION_LEVEL = ("ConnectionRefusedError", "ConnectionResetError")
-
-
 def assert_no_failure(figures: list[dict[str, Any]]) -> None:
-    """Clients that keep their connection (HTTP keep-alive, gRPC) see no failure. A client that opens a connection
-    per request meets, now and then, a refused or reset connection (seen with nothing written too; the cause is not
-    established, see docs/reliability.md section 12): those are counted and printed, and asserted to be connection
-    failures only, never an error answer from Triton."""
+    """Every loop sent requests, and not one failed: HTTP keep-alive, a new HTTP connection per request, gRPC."""
     for loop in figures:
         assert loop["sent"] > 50, figures
-        if loop["protocol"] == "http new connection":
-            assert all(any(kind in e for kind in CONNECTION_LEVEL) for e in loop["first_errors"]), figures
-        else:
-            assert loop["failed"] == 0, figures
+        assert loop["failed"] == 0, figures
 
 
-def http_status(port: int, method: str, path: str) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=b"" if method == "POST" else None)
+def http_status(port: int, method: str, path: str, host: str = "127.0.0.1") -> int:
+    request = urllib.request.Request(f"http://{host}:{port}{path}", data=b"" if method == "POST" else None)
     request.method = method
     try:
         with urllib.request.urlopen(request, timeout=15) as answer:
@@ -192,7 +184,13 @@ def test_live_release_is_taken_over_under_load_without_a_pod_restart(
     name, selector = "tb-triton-backend", "app=triton-backend,release=tb"
     ports = {p.name: p.node_port for p in core.read_namespaced_service(name, helm_ns).spec.ports}
     port, grpc_port = ports["http"], ports["grpc"]
-    wait_for("the chart's Triton to be ready", lambda: http_status(port, "GET", "/v2/health/ready") == 200, 240, 2)
+    # Waited for through the node's address, not 127.0.0.1, where the load loops connect: a connect to a NodePort
+    # without a ready endpoint, from this machine, leaves a conntrack entry without DNAT for 120 s (the SYN is
+    # rejected after the entry was confirmed), and a later connect from the same source port to the same address
+    # and NodePort matches it and is refused by this machine itself (docs/reliability.md section 12).
+    wait_for(
+        "the chart's Triton to be ready", lambda: http_status(port, "GET", "/v2/health/ready", NODE_IP) == 200, 240, 2
+    )
     # The chart's users load models through Triton's API (explicit model control, hard-coded by the chart).
     assert http_status(port, "POST", "/v2/repository/models/add_sub/load") == 200
     assert loaded_models(port).get("add_sub") == "READY"
@@ -219,8 +217,7 @@ def test_live_release_is_taken_over_under_load_without_a_pod_restart(
     assert apps.read_namespaced_deployment(name, helm_ns).metadata.labels.get("heritage") == "Helm"
 
     # The hand-over, under load: HTTP keep-alive, a new HTTP connection per request, gRPC. First the same loops for
-    # as long with nothing written: on the shared cluster, other tests change Services all the time, and a new
-    # connection to a NodePort is now and then refused while kube-proxy rewrites its rules, whatever this test does.
+    # as long with nothing written, as a baseline.
     with Load("127.0.0.1", port, grpc_port, max_requests=30000, max_seconds=120) as baseline:
         time.sleep(9)
     with Load("127.0.0.1", port, grpc_port, max_requests=30000, max_seconds=120) as load:
@@ -230,6 +227,7 @@ def test_live_release_is_taken_over_under_load_without_a_pod_restart(
     figures = load.summaries()
     print(f"\nload with nothing written: {baseline.summaries()}")
     print(f"\nload during the hand-over: {figures}, pods {pods}")
+    assert_no_failure(baseline.summaries())
     assert_no_failure(figures)
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is True and result["adoption"]["pods_roll"] is False
@@ -237,6 +235,9 @@ def test_live_release_is_taken_over_under_load_without_a_pod_restart(
     assert loaded_models(port).get("add_sub") == "READY"  # the API-loaded model is still loaded
     assert_ours(apps.read_namespaced_deployment(name, helm_ns), "tb")
     assert_ours(core.read_namespaced_service(name, helm_ns), "tb")
+    # Nothing of the replacement's hand-off is added while the pods stay: the chart's selector, no preStop hook.
+    assert core.read_namespaced_service(name, helm_ns).spec.selector == {"app": "triton-backend", "release": "tb"}
+    assert apps.read_namespaced_deployment(name, helm_ns).spec.min_ready_seconds in (None, 0)
     assert helm_releases(helm_binary, kubeconfig, helm_ns) == []
     assert not core.list_namespaced_secret(helm_ns, label_selector="owner=helm").items
 
@@ -244,8 +245,10 @@ def test_live_release_is_taken_over_under_load_without_a_pod_restart(
     assert not again.get("failed"), again.get("msg")
     assert again["changed"] is False, again["actions"]
 
-    # A value that changes the pod template: the pods roll, the load goes on until the old pod is gone.
-    # The new pods load add_sub at start (load_models): the API-loaded model of the old pods is not carried over.
+    # A value that changes the pod template: the pods roll, the load goes on until the old pod is gone. The chart's
+    # pod has no preStop hook: it leaves the Service (its serving label flipped) once the new pod is ready, and is
+    # deleted DRAIN_SECONDS later. The new pods load add_sub at start (load_models): the API-loaded model of the old
+    # pods is not carried over.
     with Load("127.0.0.1", port, grpc_port, max_requests=30000, max_seconds=300) as load:
         time.sleep(3)
         rolled = adopt(runner, "tb", helm_ns, values={"image": {"pullPolicy": "Never"}}, load_models=["add_sub"])
@@ -262,6 +265,10 @@ def test_live_release_is_taken_over_under_load_without_a_pod_restart(
     container = apps.read_namespaced_deployment(name, helm_ns).spec.template.spec.containers[0]
     assert "--model-control-mode=explicit --strict-model-config=false --load-model=add_sub" in container.args[2]
     assert container.lifecycle.pre_stop.sleep.seconds == 10
+    assert rolled["adoption"]["rollout"]["drained"] == list(pods), rolled["adoption"]["rollout"]
+    serving = {"app": "triton-backend", "release": "tb", "inference.triton/serving": "true"}
+    assert core.read_namespaced_service(name, helm_ns).spec.selector == serving
+    assert apps.read_namespaced_deployment(name, helm_ns).spec.min_ready_seconds == 10
     new_pods = pod_state(k8s, helm_ns, selector)
     assert len(new_pods) == 1 and not set(new_pods) & set(pods), (pods, new_pods)
 
