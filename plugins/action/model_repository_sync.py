@@ -27,7 +27,7 @@ from ansible_collections.inference.triton.plugins.module_utils._sync import Sync
 
 MODULE = "inference.triton.model_repository_sync"
 INTERNAL = ("manifest", "content", "apply")
-OPTIONS = ("src", "dest", "owner", "group", "file_mode", "dir_mode", "sample_size")
+OPTIONS = ("src", "dest", "owner", "group", "file_mode", "dir_mode", "sample_size", "create", "dest_mode")
 
 
 def cached_manifest(source: str, cache_dir: str) -> dict[str, Any]:

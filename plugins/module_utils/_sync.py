@@ -51,6 +51,11 @@ class Plan:
     attributes: list[tuple[str, bool, int, int, int]] = field(default_factory=list)
     # path -> what is there now, for the diff of updated files
     before: dict[str, str] = field(default_factory=dict)
+    # With create: the missing parents of the root (absolute, outermost first), whether the root itself is missing,
+    # and (uid, gid, mode now) of an existing root whose owner, group or mode is wrong.
+    parents_created: list[str] = field(default_factory=list)
+    root_created: bool = False
+    root_attributes: Optional[tuple[int, int, int]] = None
 
     @property
     def content(self) -> list[str]:
@@ -59,7 +64,14 @@ class Plan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.dirs_created or self.added or self.updated or self.attributes)
+        return bool(
+            self.dirs_created
+            or self.added
+            or self.updated
+            or self.attributes
+            or self.root_created
+            or self.root_attributes
+        )
 
 
 def sha256_file(path: str) -> str:
@@ -161,9 +173,10 @@ def _attributes_wrong(info: os.stat_result, wanted: Wanted, mode: Optional[int])
     return mode is not None and stat.S_IMODE(info.st_mode) != mode
 
 
-def plan(root: str, manifest: dict[str, Any], wanted: Wanted) -> Plan:
-    """Compare the manifest with the disk under ``root`` (which may not exist yet: then everything is to add)."""
-    result = Plan()
+def plan(root: str, manifest: dict[str, Any], wanted: Wanted, result: Optional[Plan] = None) -> Plan:
+    """Compare the manifest with the disk under ``root`` (which may not exist yet: then everything is to add).
+    ``result``: a plan to complete (the root's, from :func:`plan_root`)."""
+    result = result if result is not None else Plan()
     for rel in manifest["dirs"]:
         path = os.path.join(root, rel)
         try:
@@ -202,11 +215,37 @@ def plan(root: str, manifest: dict[str, Any], wanted: Wanted) -> Plan:
     return result
 
 
-def diff_text(found: Plan, manifest: dict[str, Any], wanted: Wanted) -> dict[str, str]:
-    """One line per entry that changes, before and after, sorted by path (a unified diff then reads naturally)."""
+def plan_root(root: str, found: Plan, wanted: Wanted, root_mode: Optional[int]) -> None:
+    """What creating the root needs (missing parents, the root), or what its owner, group and mode need."""
+    try:
+        info = os.stat(root)  # a root that is a symlink to a directory is that directory, as for ansible.builtin.file
+    except FileNotFoundError:
+        found.root_created = True
+        parent = os.path.dirname(os.path.abspath(root))
+        while parent != os.path.dirname(parent) and not os.path.lexists(parent):
+            found.parents_created.insert(0, parent)
+            parent = os.path.dirname(parent)
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        raise SyncError(f"dest: {root} exists and is not a directory")
+    if _attributes_wrong(info, wanted, root_mode):
+        found.root_attributes = (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
+
+
+def diff_text(found: Plan, manifest: dict[str, Any], wanted: Wanted, root_mode: Optional[int] = None) -> dict[str, str]:
+    """One line per entry that changes, before and after, sorted by path (a unified diff then reads naturally).
+    The root is "./", its missing parents are named in full."""
     before, after = [], []
+    for parent in found.parents_created:
+        after.append(("", f"{parent}/ directory (parent)"))
+    if found.root_created:
+        after.append(("./", f"./ directory {wanted.uid}:{wanted.gid} {_mode_text(root_mode)}"))
+    if found.root_attributes:
+        uid, gid, mode = found.root_attributes
+        before.append(("./", f"./ {uid}:{gid} {mode:04o}"))
+        after.append(("./", f"./ {wanted.uid}:{wanted.gid} {(root_mode if root_mode is not None else mode):04o}"))
     for rel in found.dirs_created:
-        after.append((rel + "/", f"{rel}/ directory {wanted.uid}:{wanted.gid}"))
+        after.append((rel + "/", f"{rel}/ directory {wanted.uid}:{wanted.gid} {_mode_text(wanted.dir_mode)}"))
     for rel in found.added:
         size, digest = manifest["files"][rel]
         after.append((rel, f"{rel} {size} bytes sha256:{digest[:12]}"))
@@ -223,6 +262,24 @@ def diff_text(found: Plan, manifest: dict[str, Any], wanted: Wanted) -> dict[str
         "before": "".join(line + "\n" for _key, line in sorted(before)),
         "after": "".join(line + "\n" for _key, line in sorted(after)),
     }
+
+
+def _mode_text(mode: Optional[int]) -> str:
+    return f"{mode:04o}" if mode is not None else "(umask)"
+
+
+def apply_root(root: str, found: Plan, wanted: Wanted, root_mode: Optional[int]) -> None:
+    """Missing parents as mkdir -p makes them (default owner and mode), then the root with its owner and mode."""
+    for parent in found.parents_created:
+        os.mkdir(parent)
+    if found.root_created:
+        os.mkdir(root)
+        os.chown(root, wanted.uid, wanted.gid)
+        os.chmod(root, _new_mode(root_mode, None, 0o777))
+    elif found.root_attributes:
+        os.chown(root, wanted.uid, wanted.gid)
+        if root_mode is not None:
+            os.chmod(root, root_mode)
 
 
 def _new_mode(wanted_mode: Optional[int], existing: Optional[int], default: int) -> int:

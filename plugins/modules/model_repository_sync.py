@@ -55,9 +55,23 @@ options:
     type: path
     required: true
   dest:
-    description: Directory on the node. It must exist, except in check mode.
+    description: Directory on the node. Without O(create) it must exist, except in check mode.
     type: path
     required: true
+  create:
+    description:
+      - >-
+        Create O(dest) when it does not exist: its missing parents as C(mkdir -p) makes them (default owner and
+        mode, nothing else is set on them), then O(dest) itself owned by O(owner) and O(group) with O(dest_mode).
+        An existing O(dest) gets its owner, group and O(dest_mode) set where they are wrong. What two
+        M(ansible.builtin.file) tasks (the parents, then the directory) would do, in the same module process.
+    type: bool
+    default: false
+  dest_mode:
+    description:
+      - Mode of O(dest) itself with O(create), as a quoted octal string. V(null) or V("") leaves it alone.
+    type: raw
+    default: "0755"
   owner:
     description: User name or uid of every entry of the source on the node.
     type: raw
@@ -112,6 +126,10 @@ files:
   description: Number of files in O(src).
   returned: always
   type: int
+dest_created:
+  description: Whether O(dest) was (or in check mode, would be) created, with O(create).
+  returned: success
+  type: bool
 dirs_created:
   description: Number of directories that were (or in check mode, would be) created.
   returned: success
@@ -155,7 +173,16 @@ import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.inference.triton.plugins.module_utils._sync import SyncError, Wanted, apply, diff_text, plan
+from ansible_collections.inference.triton.plugins.module_utils._sync import (
+    Plan,
+    SyncError,
+    Wanted,
+    apply,
+    apply_root,
+    diff_text,
+    plan,
+    plan_root,
+)
 
 MODE_OPTIONS = ("file_mode", "dir_mode")
 
@@ -193,6 +220,8 @@ def main() -> None:
             "file_mode": {"type": "raw", "default": "0644"},
             "dir_mode": {"type": "raw", "default": "0755"},
             "sample_size": {"type": "int", "default": 20},
+            "create": {"type": "bool", "default": False},
+            "dest_mode": {"type": "raw", "default": "0755"},
             "manifest": {"type": "dict", "required": True},
             "content": {"type": "path"},
             "apply": {"type": "bool", "default": False},
@@ -209,13 +238,18 @@ def main() -> None:
             dir_mode=_parse_mode(p["dir_mode"], "dir_mode"),
             file_mode=_parse_mode(p["file_mode"], "file_mode"),
         )
-        if not os.path.isdir(root):
+        dest_mode = _parse_mode(p["dest_mode"], "dest_mode")
+        found = Plan()
+        if p["create"]:
+            plan_root(root, found, wanted, dest_mode)
+        elif not os.path.isdir(root):
             if os.path.lexists(root):
                 raise SyncError(f"dest: {root} exists and is not a directory")
             if not module.check_mode:
-                raise SyncError(f"dest: {root} does not exist; create it first")
-        found = plan(root, manifest, wanted)
+                raise SyncError(f"dest: {root} does not exist; create it first, or set create")
+        plan(root, manifest, wanted, found)
         if found.changed and p["apply"] and not module.check_mode:
+            apply_root(root, found, wanted, dest_mode)
             apply(root, manifest, found, wanted, p["content"])
     except (SyncError, OSError) as exc:
         module.fail_json(msg=str(exc))
@@ -224,6 +258,7 @@ def main() -> None:
     result = {
         "changed": found.changed,
         "files": len(manifest["files"]),
+        "dest_created": found.root_created,
         "dirs_created": len(found.dirs_created),
         "added": found.added[:size],
         "added_count": len(found.added),
@@ -238,7 +273,7 @@ def main() -> None:
         result["diff"] = {
             "before_header": f"{root} (from the node)",
             "after_header": f"{root} (from {p['src']})",
-            **diff_text(found, manifest, wanted),
+            **diff_text(found, manifest, wanted, dest_mode),
         }
     module.exit_json(**result)
 

@@ -20,9 +20,11 @@ from ansible_collections.inference.triton.plugins.module_utils._sync import (
     SyncError,
     Wanted,
     apply,
+    apply_root,
     build_manifest,
     diff_text,
     plan,
+    plan_root,
     source_revision,
 )
 
@@ -219,3 +221,47 @@ def test_the_run_cache_hashes_a_source_once(tmp_path, monkeypatch):
     assert len(read) == 3
     (cached,) = cache.glob("*.json")
     assert json.loads(cached.read_text()) == first
+
+
+def test_create_makes_missing_parents_plainly_and_the_root_with_its_owner_and_mode(tmp_path):
+    source = make_source(tmp_path / "src")
+    root = tmp_path / "a" / "b" / "models"
+    manifest = build_manifest(str(source))
+    found = _sync.Plan()
+    plan_root(str(root), found, ME, 0o750)
+    assert found.parents_created == [str(tmp_path / "a"), str(tmp_path / "a" / "b")]
+    assert found.root_created and found.changed
+    plan(str(root), manifest, ME, found)
+    diff = diff_text(found, manifest, ME, 0o750)
+    assert diff["after"].startswith(
+        f"{tmp_path / 'a'}/ directory (parent)\n{tmp_path / 'a' / 'b'}/ directory (parent)\n"
+    )
+    assert f"./ directory {ME.uid}:{ME.gid} 0750\n" in diff["after"]
+    old = os.umask(0o022)
+    try:
+        apply_root(str(root), found, ME, 0o750)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o750
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o755  # a parent gets the default, as mkdir -p
+
+
+def test_create_on_an_existing_root_sets_only_a_wrong_mode(tmp_path):
+    root = tmp_path / "models"
+    root.mkdir(mode=0o700)
+    root.chmod(0o700)
+    found = _sync.Plan()
+    plan_root(str(root), found, ME, 0o755)
+    assert not found.root_created and found.parents_created == []
+    assert found.root_attributes == (ME.uid, ME.gid, 0o700)
+    apply_root(str(root), found, ME, 0o755)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o755
+    again = _sync.Plan()
+    plan_root(str(root), again, ME, 0o755)
+    assert not again.changed
+
+
+def test_create_refuses_a_file_where_the_root_should_be(tmp_path):
+    (tmp_path / "models").write_text("")
+    with pytest.raises(SyncError, match="exists and is not a directory"):
+        plan_root(str(tmp_path / "models"), _sync.Plan(), ME, 0o755)
