@@ -10,9 +10,15 @@ live in a temp dir; a first deploy.yml run (it prepares the nodes and deploys), 
 runs, each of which must report changed=0 on every host. Per run: wall time, CPU time (user + system of
 ansible-playbook and every process it started), the peak of the summed RSS of the controller's process tree
 (ansible-playbook, its forks and the module processes, sampled from /proc every 50 ms) and the largest single
-process's peak RSS (sampled the same way), and the task results in the recap.
+process's peak RSS (sampled the same way), and the task results in the recap. Then one more run with -vvv, not
+timed, counts the module processes it starts (every host, the cluster host's included): their growth per added node
+is the per-node cost that does not depend on the machine.
 
-Usage: .venv/bin/python benchmarks/bench_scale.py [--nodes 1 10 50] [--runs 3]
+--repo runs the deploy.yml of another checkout of this repository (its ansible.cfg and collection), for example a
+`git worktree` of an older commit, against the same cluster: old and new code measured in the same minutes.
+--forks sets ANSIBLE_FORKS (default: the checkout's ansible.cfg).
+
+Usage: .venv/bin/python benchmarks/bench_scale.py [--nodes 1 10 50] [--runs 3] [--repo DIR] [--forks N]
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from _common import OURS_BIN, REPO, load, median, ours_env, spread, timed_tree
 WHO = "bench_scale"
 LOCALCLUSTER = [sys.executable, str(REPO / "tools/localcluster/localcluster.py")]
 STATE_DIR = Path(os.environ.get("BENCH_CLUSTER_STATE_DIR", str(REPO / ".cache/bench-cluster")))
+# A module run in -vvv output: the interpreter on an AnsiballZ file, or piped to it (pipelining).
+MODULE_EXEC = re.compile(r"^<([^>]+)> EXEC /bin/sh -c '\S*python[0-9.]*( \S*AnsiballZ_\S+)? && sleep 0'$", re.M)
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
 
 
@@ -78,6 +86,14 @@ def recap(stdout: str) -> dict[str, dict[str, int]]:
     return hosts
 
 
+def commit(repo: Path) -> str:
+    proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True
+    )
+    return proc.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -87,15 +103,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_SCALE_RUNS", "3")))
+    parser.add_argument("--repo", type=Path, default=REPO, help="the checkout whose deploy.yml runs")
+    parser.add_argument("--forks", type=int, default=None)
     args = parser.parse_args()
+    repo = args.repo.resolve()
 
     started = cluster("status", check=False).returncode != 0
     if started:
         print(f"[{WHO}] starting its own cluster in {STATE_DIR}", file=sys.stderr)
-        cluster("up", "--gpu-nodes", str(args.nodes[0]))
+        cluster("up", "--gpu-nodes", str(args.nodes[0]), "--real-nodes", "0")
     config = str(STATE_DIR / "kubeconfig")
-    env = {**ours_env(config), "ANSIBLE_FORCE_COLOR": "0"}
-    playbook = [str(OURS_BIN / "ansible-playbook"), str(REPO / "deploy.yml")]
+    env = {
+        **ours_env(config),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_CONFIG": str(repo / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(repo / ".collections"),
+    }
+    if args.forks:
+        env["ANSIBLE_FORKS"] = str(args.forks)
+    playbook = [str(OURS_BIN / "ansible-playbook"), str(repo / "deploy.yml")]
     rows = []
     last_inv = None
     try:
@@ -105,11 +131,11 @@ def main() -> None:
                 cluster("nodes", "--gpu-nodes", str(nodes))
                 inv = inventory(work, nodes)
                 last_inv = inv
-                first = timed_tree([*playbook, "-i", str(inv)], env, REPO, WHO)  # prepares the nodes, deploys
+                first = timed_tree([*playbook, "-i", str(inv)], env, repo, WHO)  # prepares the nodes, deploys
                 runs = []
                 for _ in range(args.runs):
                     cpu_before = children_cpu()
-                    measured = timed_tree([*playbook, "-i", str(inv)], env, REPO, WHO)
+                    measured = timed_tree([*playbook, "-i", str(inv)], env, repo, WHO)
                     measured["cpu"] = children_cpu() - cpu_before
                     hosts = recap(measured["stdout"])
                     if len(hosts) != nodes + 1 or any(h["changed"] or h["failed"] for h in hosts.values()):
@@ -119,6 +145,10 @@ def main() -> None:
                     measured["tasks"] = sum(h["ok"] + h["skipped"] for h in hosts.values())
                     measured["load"] = os.getloadavg()[0]
                     runs.append(measured)
+                verbose = subprocess.run(
+                    [*playbook, "-i", str(inv), "-vvv"], env=env, cwd=repo, capture_output=True, text=True, check=False
+                )
+                modules = len(MODULE_EXEC.findall(verbose.stdout))
                 rows.append(
                     {
                         "nodes": nodes,
@@ -130,15 +160,16 @@ def main() -> None:
                         "peak_procs": max(r["procs"] for r in runs),
                         "max_single_mib": max(r["peak_single_mib"] for r in runs),
                         "tasks": runs[0]["tasks"],
+                        "modules": modules,
                         "load": spread([r["load"] for r in runs]),
                     }
                 )
                 print(f"[{WHO}] {nodes} nodes done ({load()}): {json.dumps(rows[-1])}", file=sys.stderr)
             if not started and last_inv is not None:
                 subprocess.run(
-                    [str(OURS_BIN / "ansible-playbook"), str(REPO / "undeploy.yml"), "-i", str(last_inv)],
+                    [str(OURS_BIN / "ansible-playbook"), str(repo / "undeploy.yml"), "-i", str(last_inv)],
                     env=env,
-                    cwd=REPO,
+                    cwd=repo,
                     capture_output=True,
                     check=False,
                 )
@@ -146,25 +177,30 @@ def main() -> None:
         if started:
             cluster("down", check=False)
 
-    print(f"\ndeploy.yml second run (changed=0), median of {args.runs} runs per size; machine: {os.cpu_count()} cores")
+    print(
+        f"\ndeploy.yml second run (changed=0), median of {args.runs} runs per size; machine: {os.cpu_count()} cores; "
+        f"{repo} at {commit(repo)}; forks {args.forks or 'from ansible.cfg'}"
+    )
     print(
         f"{'GPU nodes':>9} {'wall s':>7} {'(range)':>11} {'CPU s':>6} {'peak tree MiB':>13} {'procs':>5} "
-        f"{'max 1 proc MiB':>14} {'task results':>12} {'1st run s':>9}  load"
+        f"{'max 1 proc MiB':>14} {'task results':>12} {'modules':>7} {'1st run s':>9}  load"
     )
     for r in rows:
         print(
             f"{r['nodes']:9d} {r['wall']:7.2f} {r['wall_range']:>11} {r['cpu']:6.2f} {r['peak_tree_mib']:13.0f} "
-            f"{r['peak_procs']:5d} {r['max_single_mib']:14.0f} {r['tasks']:12d} {r['first_wall']:9.2f}  {r['load']}"
+            f"{r['peak_procs']:5d} {r['max_single_mib']:14.0f} {r['tasks']:12d} {r['modules']:7d} "
+            f"{r['first_wall']:9.2f}  {r['load']}"
         )
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
         per_node = (b["wall"] - a["wall"]) / (b["nodes"] - a["nodes"])
         cpu_per_node = (b["cpu"] - a["cpu"]) / (b["nodes"] - a["nodes"])
         tasks_per_node = (b["tasks"] - a["tasks"]) / (b["nodes"] - a["nodes"])
+        modules_per_node = (b["modules"] - a["modules"]) / (b["nodes"] - a["nodes"])
         print(
             f"\ngrowth {a['nodes']}->{b['nodes']} nodes: {per_node:.3f} s wall and {cpu_per_node:.3f} s CPU per added "
-            f"node, {tasks_per_node:.1f} task results per node; {b['wall'] / a['wall']:.1f}x the wall time for "
-            f"{b['nodes'] / a['nodes']:.0f}x the nodes"
+            f"node, {tasks_per_node:.1f} task results and {modules_per_node:.2f} module processes per node; "
+            f"{b['wall'] / a['wall']:.1f}x the wall time for {b['nodes'] / a['nodes']:.0f}x the nodes"
         )
     print("peak tree: summed RSS of ansible-playbook, its forks and module processes; max 1 proc: the largest one")
     print(json.dumps(rows), file=sys.stderr)
