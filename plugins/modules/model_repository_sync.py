@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: model_repository_sync
 short_description: Bring a model repository on a node to the content of a directory on the controller, in one call
-version_added: 1.1.0
+version_added: 1.0.0
 author:
   - Inference Triton maintainers (@inference-triton)
 description:
