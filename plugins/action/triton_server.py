@@ -22,13 +22,18 @@ from ansible_collections.inference.triton.plugins.module_utils._validate import 
     validate_release,
 )
 from ansible_collections.inference.triton.plugins.module_utils._values import ValuesError, merge_options
-from ansible_collections.inference.triton.plugins.module_utils._wait import GPU_STALL_TEXT
-from ansible_collections.inference.triton.plugins.modules import rollout_status, triton_server  # noqa: F401
+from ansible_collections.inference.triton.plugins.module_utils._wait import (
+    rollout_failure,
+    rollout_stopped,
+    serving_failure,
+)
+from ansible_collections.inference.triton.plugins.modules import rollout_status, rollout_undo, triton_server  # noqa: F401
 from ansible_collections.inference.triton.plugins.plugin_utils._in_controller import execute_module
 
 display = Display()
 MODULE = "triton_server"
 ROLLOUT_MODULE = "rollout_status"
+UNDO_MODULE = "rollout_undo"
 # Each rollout_status call watches for at most this long, so progress shows between calls.
 PROGRESS_INTERVAL = 15
 # The options that still apply to a release taken over with adopt_helm_release: the server's flags.
@@ -43,33 +48,22 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = dict(self._task.args)
-        if "plan" in args:
-            return {"failed": True, "msg": "plan: internal option, set by the action plugin; remove it"}
+        if "rendered" in args:
+            return {"failed": True, "msg": "rendered: internal option, set by the action plugin; remove it"}
 
         validated = ArgumentSpecValidator(argument_spec()).validate(args)
         if validated.error_messages:
             return {"failed": True, "msg": "; ".join(validated.error_messages)}
         p = validated.validated_parameters
 
-        plan = None
-        if p["state"] == "present" and p["adopt_helm_release"]:
-            try:
-                plan = self._adoption_plan(p)
-            except (ValidationError, ValuesError) as exc:
-                return {"failed": True, "msg": str(exc), "option": getattr(exc, "option", None), "changed": False}
-        elif p["state"] == "present":
-            try:
-                plan = self._plan(p)
-            except (ValidationError, ValuesError) as exc:
-                return {"failed": True, "msg": str(exc), "option": getattr(exc, "option", None), "changed": False}
-        elif p["state"] == "absent":
-            try:
-                validate_release(p["name"], p["namespace"])
-            except ValidationError as exc:
-                return {"failed": True, "msg": str(exc), "option": exc.option, "changed": False}
+        try:
+            validate_release(p["name"], p["namespace"])
+            rendered = self._render_release(p) if p["state"] == "present" else None
+        except (ValidationError, ValuesError) as exc:
+            return {"failed": True, "msg": str(exc), "option": getattr(exc, "option", None), "changed": False}
 
         module_args = {k: v for k, v in args.items() if k not in ("values", "values_files", "release_values")}
-        module_args["plan"] = plan
+        module_args["rendered"] = rendered
         started = time.monotonic()
         result.update(execute_module(self, MODULE, module_args, task_vars))
         if result.get("failed") or p["state"] != "present" or not p["wait"] or self._task.check_mode:
@@ -91,10 +85,13 @@ class ActionModule(ActionBase):
             documents.append(("values", p["values"]))
         return documents
 
-    def _adoption_plan(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _render_release(self, p: dict[str, Any]) -> dict[str, Any]:
+        """What the module applies: the rendered release, or what a take-over of a Helm release needs."""
+        return self._adoption(p) if p["adopt_helm_release"] else self._rendered(p)
+
+    def _adoption(self, p: dict[str, Any]) -> dict[str, Any]:
         """adopt_helm_release: the chart's values (over the live release's, which the module reads) and the server
         flags; the collection's other options have no place in the chart's objects and are refused."""
-        validate_release(p["name"], p["namespace"])
         documents = self._documents(p)
         for source, document in documents:
             if not isinstance(document, dict):
@@ -111,15 +108,15 @@ class ActionModule(ActionBase):
             raise ValidationError("load_models", "only with model_control_mode explicit")
         return {"adopt": {"documents": documents, "server": server}, "warnings": []}
 
-    def _plan(self, p: dict[str, Any]) -> dict[str, Any]:
-        validate_release(p["name"], p["namespace"])
+    def _rendered(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Values merged over the defaults, validated, rendered: the manifests and what the module needs besides."""
         documents = self._documents(p)
         native = {k: p.get(k) for k in TRITON_OPTIONS}
         warnings: list[str] = []  # chart values the module reads differently from the chart, then dubious input
         options, origin = merge_options(native, documents, warnings)
         warnings += validate(options, origin, native)
-        manifests = render(p["name"], p["namespace"], options)
         context = build_context(p["name"], p["namespace"], options)
+        manifests = render(p["name"], p["namespace"], options, context=context)
         keep = ("fullname", "selector_labels", "node_selector", "affinity", "tolerations")
         return {
             "options": options,
@@ -139,7 +136,7 @@ class ActionModule(ActionBase):
     ) -> dict[str, Any]:
         """The module followed the rollout for its first slice; go on in rollout_status slices, showing progress."""
         auth = {k: args[k] for k in AUTH_OPTIONS if k in args}
-        name = result["fullname"]
+        namespace, name = p["namespace"], result["fullname"]
         deadline = started + p["wait_timeout"]
         host = task_vars.get("inventory_hostname", "localhost")
         last_text = None
@@ -151,7 +148,7 @@ class ActionModule(ActionBase):
                 {
                     **auth,
                     "name": name,
-                    "namespace": p["namespace"],
+                    "namespace": namespace,
                     "timeout": max(1, int(min(PROGRESS_INTERVAL, remaining))),
                     "fail_on_timeout": False,
                     "verify_pods": True,
@@ -160,74 +157,25 @@ class ActionModule(ActionBase):
                 task_vars,
             )
             if status.get("failed"):
-                result.update(failed=True, msg=f"rollout of Deployment {p['namespace']}/{name}: {status.get('msg')}")
+                result.update(failed=True, msg=f"rollout of Deployment {namespace}/{name}: {status.get('msg')}")
                 return result
             if status["complete"]:
                 result["rollout"] = status
                 if status.get("serving_problems"):
-                    result.update(
-                        failed=True,
-                        msg=f"rollout of Deployment {p['namespace']}/{name} completed, but its new pods do not serve "
-                        "as declared: " + "; ".join(status["serving_problems"]),
-                    )
+                    result.update(failed=True, msg=serving_failure(namespace, name, status))
                 return result
-            remaining = deadline - time.monotonic()
-            progress = status.get("progress") or {}
-            if (
-                remaining <= 0
-                or progress.get("deadline_exceeded")
-                or progress.get("crash_loop")
-                or progress.get("gpu_stall")
-                or progress.get("models_unavailable")
-            ):
+            if deadline - time.monotonic() <= 0 or rollout_stopped(status):
                 break
-            text = status.get("summary")
-            if text != last_text:
+            if status.get("summary") != last_text:
+                last_text = status.get("summary")
+                elapsed = int(time.monotonic() - started)
                 display.display(
-                    f"[{host}] rollout of {p['namespace']}/{name}: {text} ({int(time.monotonic() - started)}s of "
-                    f"{p['wait_timeout']}s)"
+                    f"[{host}] rollout of {namespace}/{name}: {last_text} ({elapsed}s of {p['wait_timeout']}s)"
                 )
-                last_text = text
-        reasons = status.get("reasons") or []
-        crash_loop = (status.get("progress") or {}).get("crash_loop")
-        if crash_loop:
-            # A container of the new pods keeps exiting: waiting until wait_timeout would not change that.
-            msg = (
-                f"rollout of Deployment {p['namespace']}/{name} stopped after {int(time.monotonic() - started)}s "
-                f"of {p['wait_timeout']}s: new pods keep crashing ({', '.join(crash_loop)}), which does not recover "
-                f"without a change ({status.get('summary')}): " + "; ".join(reasons)
-            )
-        elif (status.get("progress") or {}).get("models_unavailable"):
-            # Explicit mode does not retry a model that failed to load: the pod never becomes ready.
-            msg = (
-                f"rollout of Deployment {p['namespace']}/{name} stopped after {int(time.monotonic() - started)}s "
-                f"of {p['wait_timeout']}s: declared models cannot load, which Triton does not retry in explicit mode "
-                f"({status.get('summary')}): " + "; ".join(reasons)
-            )
-        elif (status.get("progress") or {}).get("gpu_stall"):
-            msg = (
-                f"rollout of Deployment {p['namespace']}/{name} stopped after {int(time.monotonic() - started)}s "
-                f"of {p['wait_timeout']}s: {GPU_STALL_TEXT} ({status.get('summary')}): " + "; ".join(reasons)
-            )
-        else:
-            msg = (
-                f"rollout of Deployment {p['namespace']}/{name} did not complete within {p['wait_timeout']}s "
-                f"({status.get('summary')}): " + "; ".join(reasons)
-            )
+        elapsed = time.monotonic() - started if rollout_stopped(status) else None
+        msg = rollout_failure(namespace, name, status, p["wait_timeout"], elapsed)
         if p["rollback_on_failure"]:
-            undo = execute_module(
-                self,
-                ROLLOUT_MODULE,
-                {
-                    **auth,
-                    "name": name,
-                    "namespace": p["namespace"],
-                    "rollback": True,
-                    "timeout": 0,
-                    "fail_on_timeout": False,
-                },
-                task_vars,
-            )
+            undo = execute_module(self, UNDO_MODULE, {**auth, "name": name, "namespace": namespace}, task_vars)
             msg += f". Rolled back: {undo.get('rollback', undo.get('msg'))}"
             result["rollback"] = undo.get("rollback")
         result.update(failed=True, msg=msg, rollout=status)

@@ -19,7 +19,7 @@ from ._client import Cluster, ClusterError, api_error_message, is_status
 # Metadata the server maintains on every write; never part of a change or a diff.
 _VOLATILE_METADATA = ("resourceVersion", "generation", "managedFields", "uid", "creationTimestamp", "selfLink")
 SECRET_MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-_UNREAD = object()  # Applier.plan: the caller did not read the live object
+_UNREAD = object()  # Applier.preview: the caller did not read the live object
 
 
 class Stale(NamedTuple):
@@ -172,7 +172,7 @@ class Applier:
                 ) from exc
             raise self._error(f"applying {object_id(manifest)}", exc) from exc
 
-    def plan(self, manifest: dict[str, Any], namespace_exists: bool = True, live: Any = _UNREAD) -> dict[str, Any]:
+    def preview(self, manifest: dict[str, Any], namespace_exists: bool = True, live: Any = _UNREAD) -> dict[str, Any]:
         """Read the live object (unless the caller just did: ``live``) and dry-run the apply: what would change,
         without writing anything."""
         resource = self.resource_for(manifest)
@@ -192,18 +192,18 @@ class Applier:
             action = "updated" if is_change(before, after, self.cluster.field_manager) else "unchanged"
         return {"manifest": manifest, "resource": resource, "before": before, "after": after, "action": action}
 
-    def commit(self, planned: dict[str, Any], key: str | None = None) -> dict[str, Any]:
-        """Write a planned change (not in check mode, not when nothing changes) and record the outcome."""
-        manifest, before, after, action = planned["manifest"], planned["before"], planned["after"], planned["action"]
+    def commit(self, preview: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+        """Write a previewed change (not in check mode, not when nothing changes) and record the outcome."""
+        manifest, before, after, action = preview["manifest"], preview["before"], preview["after"], preview["action"]
         if action != "unchanged" and not self.check_mode:
-            after = self._server_side_apply(planned["resource"], manifest, dry_run=False)
+            after = self._server_side_apply(preview["resource"], manifest, dry_run=False)
             if before is not None and not is_change(before, after, self.cluster.field_manager):
                 action = "unchanged"  # someone else made the same change in between
         return self._record(key or manifest["kind"].lower(), manifest, action, before, after)
 
     def apply(self, manifest: dict[str, Any], key: str | None = None, namespace_exists: bool = True) -> dict[str, Any]:
         """Server-side apply one object (dry run in check mode) and record what changed."""
-        return self.commit(self.plan(manifest, namespace_exists), key)
+        return self.commit(self.preview(manifest, namespace_exists), key)
 
     def delete(self, resource: Any, name: str, namespace: str | None, key: str | None = None) -> dict[str, Any]:
         """Delete one object (dry run in check mode); dependents go first (foreground propagation)."""

@@ -53,7 +53,7 @@ def present(
     applier: Applier,
     release: str,
     namespace: str,
-    plan: dict[str, Any],
+    rendered: dict[str, Any],
     create_namespace: bool,
     preflight: str,
     warnings: list[str],
@@ -62,9 +62,9 @@ def present(
     """Apply the release. Dry runs first: nothing is checked or written when nothing would change.
 
     ``report`` receives ``gpu_rollout`` when this rollout's strategy was switched (see _rollout.py)."""
-    o = plan["options"]
-    manifests: dict[str, dict[str, Any]] = plan["manifests"]
-    context = plan["context"]
+    options = rendered["options"]
+    manifests: dict[str, dict[str, Any]] = rendered["manifests"]
+    context = rendered["context"]
 
     ns_obj = namespace_state(cluster, namespace)
     if ns_obj is None and not create_namespace:
@@ -97,15 +97,15 @@ def present(
                     "remove it, or choose another release name or fullname_override",
                     "name",
                 )
-        if key == "deployment" and live is not None and o.get("model_repository_revision") is None:
+        if key == "deployment" and live is not None and options.get("model_repository_revision") is None:
             keep_revision(manifest, live)
         try:
-            planned[key] = applier.plan(manifest, namespace_exists=exists, live=live)
+            planned[key] = applier.preview(manifest, namespace_exists=exists, live=live)
         except ApplyError as exc:
             if key == "service" and "already allocated" in str(exc):
                 # The server refused the dry run; name the option and the Service holding the port.
                 try:
-                    check_node_ports(cluster, namespace, context["fullname"], o, warnings)
+                    check_node_ports(cluster, namespace, context["fullname"], options, warnings)
                 except PreflightError as taken:
                     raise ReleaseError(str(taken), taken.option) from exc
             raise
@@ -116,7 +116,7 @@ def present(
     rollout_problem = None
     if "deployment" in planned and exists and preflight != "skip":
         planned["deployment"], rollout_problem = _gpu_rollout(
-            cluster, applier, planned["deployment"], o, context, warnings, report if report is not None else {}
+            cluster, applier, planned["deployment"], options, context, warnings, report if report is not None else {}
         )
 
     # 2. Preflight, only when something is going to be written: nothing is written until every check passed.
@@ -124,15 +124,15 @@ def present(
     if (changing or stale or not exists) and preflight != "skip":
         problems: list[tuple[str, str]] = []
         try:
-            check_pod_security(ns_obj, o)
+            check_pod_security(ns_obj, options)
             if exists:
-                check_references(cluster, namespace, o, warnings)
+                check_references(cluster, namespace, options, warnings)
             if "service" in changing:
-                check_node_ports(cluster, namespace, context["fullname"], o, warnings)
+                check_node_ports(cluster, namespace, context["fullname"], options, warnings)
         except PreflightError as exc:
             problems.append((exc.option, str(exc)))
         if "deployment" in changing:
-            gpu_problem = check_gpu_capacity(cluster, context, o, warnings)
+            gpu_problem = check_gpu_capacity(cluster, context, options, warnings)
             if gpu_problem:
                 problems.append(("num_gpus", f"preflight: {gpu_problem}"))
         if rollout_problem:
@@ -154,7 +154,7 @@ def present(
         )
         if not applier.check_mode:
             # Now that the namespace exists, the objects get real dry runs (and server defaults) before writing.
-            planned = {key: applier.plan(manifest) for key, manifest in manifests.items()}
+            planned = {key: applier.preview(manifest) for key, manifest in manifests.items()}
     for key, planned_object in planned.items():
         applier.commit(planned_object, key=key)
     applier.prune(stale)
@@ -165,7 +165,7 @@ def _gpu_rollout(
     cluster: Cluster,
     applier: Applier,
     planned: dict[str, Any],
-    o: dict[str, Any],
+    options: dict[str, Any],
     context: dict[str, Any],
     warnings: list[str],
     report: dict[str, Any],
@@ -177,25 +177,27 @@ def _gpu_rollout(
     the same update_strategy, so that a run with the same values changes nothing, whatever the GPUs do meanwhile.
     """
     before, after = planned["before"], planned["after"]
-    if o["use_cpu"] or not o["num_gpus"] or before is None or after is None:
+    if options["use_cpu"] or not options["num_gpus"] or before is None or after is None:
         return planned, None
     manifest = planned["manifest"]
     requested = (manifest.get("spec") or {}).get("strategy")
     if not rolls_pods(before, after):
         if keeps_auto_choice(before, requested):
-            return applier.plan(with_one_at_a_time(manifest, requested)), None
+            return applier.preview(with_one_at_a_time(manifest, requested)), None
         return planned, None
     replicas = int((after.get("spec") or {}).get("replicas") or 0)
-    headroom = gpu_headroom(cluster, context, o, warnings)
+    headroom = gpu_headroom(cluster, context, options, warnings)
     if headroom is None:
         return planned, None
     spare, in_place, lines = headroom
-    pdb = pdb_allowed_unavailable(o["pdb_enabled"], o["pdb_min_available"], o["pdb_max_unavailable"], replicas)
+    pdb = pdb_allowed_unavailable(
+        options["pdb_enabled"], options["pdb_min_available"], options["pdb_max_unavailable"], replicas
+    )
     verdict, message, option = decide(
-        o["gpu_rollout"],
+        options["gpu_rollout"],
         (after.get("spec") or {}).get("strategy"),
         replicas,
-        o["num_gpus"],
+        options["num_gpus"],
         spare,
         in_place,
         pdb,
@@ -207,7 +209,7 @@ def _gpu_rollout(
         report["gpu_rollout"] = {"strategy": ONE_AT_A_TIME, "reason": message}
         if replicas == 1:
             warnings.append(message)
-        return applier.plan(with_one_at_a_time(manifest, requested)), None
+        return applier.preview(with_one_at_a_time(manifest, requested)), None
     return planned, None
 
 

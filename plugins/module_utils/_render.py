@@ -492,12 +492,17 @@ def _new_environment(template_dir: str) -> Any:
 
 
 def render(
-    release: str, namespace: str, o: dict[str, Any], template_dir: str = TEMPLATE_DIR
+    release: str,
+    namespace: str,
+    o: dict[str, Any],
+    template_dir: str = TEMPLATE_DIR,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Render every wanted object: ``{"deployment": {...}, "service": {...}, ...}`` in apply order."""
+    """Render every wanted object: ``{"deployment": {...}, "service": {...}, ...}`` in apply order. ``context`` is
+    :func:`build_context`'s result when the caller already has it."""
     import yaml
 
-    context = build_context(release, namespace, o)
+    context = context if context is not None else build_context(release, namespace, o)
     env = _environment(template_dir)
     objects = {}
     for key in wanted_objects(o):

@@ -48,7 +48,14 @@ def previous_template(deployment: dict[str, Any], replica_sets: list[dict[str, A
 def rollback(cluster: Cluster, namespace: str, name: str, check_mode: bool) -> str:
     deployments = cluster.resource("apps/v1", "Deployment")
     replica_sets = cluster.resource("apps/v1", "ReplicaSet")
-    deployment = to_dict(cluster.call(lambda: deployments.get(name=name, namespace=namespace), "reading Deployment"))
+    try:
+        deployment = to_dict(
+            cluster.call(lambda: deployments.get(name=name, namespace=namespace), "reading Deployment")
+        )
+    except Exception as exc:
+        if getattr(exc, "status", None) == 404:
+            raise RollbackError(f"Deployment {namespace}/{name} does not exist") from exc
+        raise
     selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"].get("matchLabels", {}).items())
     listing = cluster.call(
         lambda: replica_sets.get(namespace=namespace, label_selector=selector), "listing ReplicaSets"

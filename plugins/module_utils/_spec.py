@@ -32,7 +32,7 @@ RELEASE_OPTIONS: dict[str, dict[str, Any]] = {
     "force_conflicts": _opt("bool", default=True),
     "adopt_helm_release": _opt("bool", default=False),
     # Set by the action plugin: the rendered manifests and merged options. Not for users.
-    "plan": _opt("dict"),
+    "rendered": _opt("dict"),
 }
 
 

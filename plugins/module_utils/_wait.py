@@ -864,3 +864,71 @@ def wait_pods_gone(cluster: Cluster, namespace: str, selector: str, timeout: flo
     waiter = Waiter(cluster, cluster.resource("v1", "Pod"), namespace, selector=selector)
     found, objects = waiter.until(lambda objects: not objects, timeout)
     return [] if found else sorted(objects)
+
+
+def rollout_report(
+    watcher: RolloutWatcher,
+    deployment: dict[str, Any],
+    progress: dict[str, Any],
+    verify_pods: bool,
+    verify_models: list[str],
+) -> dict[str, Any]:
+    """What a wait saw, for a task's result: completion, progress line, pods; once complete, with ``verify_pods``, what
+    the new pods do not serve; else why the rollout does not complete (image pulls, reasons, models that failed)."""
+    from ._serving import unavailable_models, verify_rollout
+
+    report: dict[str, Any] = {
+        "complete": progress["complete"],
+        "progress": progress,
+        "summary": progress_text(progress),
+        "pods": watcher.pods(deployment),
+    }
+    if progress["complete"]:
+        if verify_pods:
+            report["serving_problems"] = verify_rollout(watcher.cluster, watcher, deployment, verify_models)
+        return report
+    # The progress line says when pods are still pulling their image, and for how long.
+    pulls = watcher.image_pulls(deployment)
+    if pulls:
+        report["summary"] += f"; {pulls_text(pulls)}"
+        report["image_pulls"] = pulls
+    report["reasons"] = watcher.explain(deployment)
+    if verify_models:
+        unavailable = unavailable_models(watcher.cluster, watcher, deployment, verify_models)
+        if unavailable:
+            progress["models_unavailable"] = unavailable
+            report["reasons"] = unavailable + report["reasons"]
+    return report
+
+
+def rollout_stopped(report: dict[str, Any]) -> bool:
+    """Whether waiting longer cannot help: the deadline passed, or a cause that does not resolve by itself."""
+    progress = report.get("progress") or {}
+    return any(progress.get(k) for k in ("deadline_exceeded", "crash_loop", "gpu_stall", "models_unavailable"))
+
+
+def rollout_failure(
+    namespace: str, name: str, report: dict[str, Any], timeout: int, elapsed: float | None = None
+) -> str:
+    """The message of a rollout that did not complete within ``timeout`` s, or stopped ``elapsed`` s into it."""
+    progress = report.get("progress") or {}
+    stopped = f"stopped after {int(elapsed)}s of {timeout}s" if elapsed is not None else "stopped"
+    if progress.get("crash_loop"):
+        crashing = ", ".join(progress["crash_loop"])
+        ended = f"{stopped}: new pods keep crashing ({crashing}), which does not recover without a change"
+    elif progress.get("models_unavailable"):
+        ended = f"{stopped}: declared models cannot load, which Triton does not retry in explicit mode"
+    elif progress.get("gpu_stall"):
+        ended = f"{stopped}: {GPU_STALL_TEXT}"
+    else:
+        ended = f"did not complete within {timeout}s"
+    reasons = "; ".join(report.get("reasons") or [])
+    return f"rollout of Deployment {namespace}/{name} {ended} ({report.get('summary')}): {reasons}"
+
+
+def serving_failure(namespace: str, name: str, report: dict[str, Any]) -> str:
+    """The message of a rollout that completed with new pods that do not serve as declared."""
+    return (
+        f"rollout of Deployment {namespace}/{name} completed, but its new pods do not serve as declared: "
+        + "; ".join(report["serving_problems"])
+    )

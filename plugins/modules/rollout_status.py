@@ -21,20 +21,20 @@ description:
     does not recover without a change), with C(progress.crash_loop) naming them. The reasons then quote the
     container's exit code, termination message and the error lines of its log (secret-looking values masked);
     reading the log needs C(get) on C(pods/log).
-  - Can roll the Deployment back to its previous revision, as C(kubectl rollout undo) does.
+  - Only reads; M(inference.triton.rollout_undo) rolls a Deployment back.
   - M(inference.triton.triton_server) calls it in short slices to show progress while it waits.
 extends_documentation_fragment:
   - inference.triton.k8s_auth
 attributes:
   check_mode:
     support: full
-    description: Only reads, except O(rollback), which is a dry run in check mode.
+    description: Only reads.
   diff_mode:
     support: none
-    description: Nothing is written, except by O(rollback).
+    description: Nothing is written.
   idempotent:
     support: full
-    description: Waiting changes nothing; O(rollback) reports a change each time it rolls back.
+    description: Waiting changes nothing.
 options:
   name:
     description: Name of the Deployment.
@@ -52,11 +52,6 @@ options:
     description: Fail when the rollout is not complete at the end of O(timeout), with the reasons in the message.
     type: bool
     default: true
-  rollback:
-    description:
-      - Roll the Deployment back to the pod template of its previous revision, instead of waiting.
-    type: bool
-    default: false
   verify_pods:
     description:
       - >-
@@ -80,11 +75,13 @@ EXAMPLES = r"""
     namespace: triton
     timeout: 600
 
-- name: Roll back a failed upgrade
+- name: Check once, without waiting, and keep going whatever the state
   inference.triton.rollout_status:
     name: demo-triton
     namespace: triton
-    rollback: true
+    timeout: 0
+    fail_on_timeout: false
+  register: triton_rollout
 """
 
 RETURN = r"""
@@ -131,10 +128,6 @@ serving_problems:
   returned: when verify_pods is true and the rollout is complete
   type: list
   elements: str
-rollback:
-  description: The revision the Deployment was rolled back to.
-  returned: when rollback is true
-  type: str
 """
 
 from ansible_collections.inference.triton.plugins.module_utils._client import Cluster
@@ -145,82 +138,33 @@ ARGUMENT_SPEC = {
     "namespace": {"type": "str", "default": "default"},
     "timeout": {"type": "int", "default": 600},
     "fail_on_timeout": {"type": "bool", "default": True},
-    "rollback": {"type": "bool", "default": False},
     "verify_pods": {"type": "bool", "default": False},
     "verify_models": {"type": "list", "elements": "str", "default": []},
 }
 
 
 def run(module) -> None:
-    from ansible_collections.inference.triton.plugins.module_utils._rollback import RollbackError, rollback
     from ansible_collections.inference.triton.plugins.module_utils._wait import (
-        GPU_STALL_TEXT,
         RolloutWatcher,
-        progress_text,
+        rollout_failure,
+        rollout_report,
+        serving_failure,
     )
 
     p = module.params
-    with reported_failures(module, (RollbackError,)):
-        cluster = Cluster(p)
-        watcher = RolloutWatcher(cluster, p["namespace"], p["name"])
-        result: dict = {"changed": False}
-        if p["rollback"]:
-            result["rollback"] = rollback(cluster, p["namespace"], p["name"], module.check_mode)
-            result["changed"] = True
-            deployment, progress = watcher.get(), None
-        else:
-            deployment, progress = watcher.wait(p["timeout"])
+    with reported_failures(module):
+        watcher = RolloutWatcher(Cluster(p), p["namespace"], p["name"])
+        deployment, progress = watcher.wait(p["timeout"])
         if deployment is None:
             module.fail_json(msg=f"Deployment {p['namespace']}/{p['name']} does not exist", complete=False)
-        from ansible_collections.inference.triton.plugins.module_utils._wait import deployment_progress
-
-        progress = progress or deployment_progress(deployment)
-        result.update(
-            complete=progress["complete"],
-            progress=progress,
-            summary=progress_text(progress),
-            pods=watcher.pods(deployment),
-        )
-        if progress["complete"] and p["verify_pods"] and not p["rollback"]:
-            from ansible_collections.inference.triton.plugins.module_utils._serving import verify_rollout
-
-            result["serving_problems"] = verify_rollout(cluster, watcher, deployment, p["verify_models"])
-            if result["serving_problems"] and p["fail_on_timeout"]:
-                module.fail_json(
-                    msg=f"rollout of Deployment {p['namespace']}/{p['name']} completed, but its new pods do not "
-                    "serve as declared: " + "; ".join(result["serving_problems"]),
-                    **result,
-                )
-        if not progress["complete"]:
-            # The progress line says when pods are still pulling their image, and for how long.
-            pulls = watcher.image_pulls(deployment) if not p["rollback"] else []
-            if pulls:
-                from ansible_collections.inference.triton.plugins.module_utils._wait import pulls_text
-
-                result["summary"] += f"; {pulls_text(pulls)}"
-                result["image_pulls"] = pulls
-            result["reasons"] = watcher.explain(deployment)
-            if p["verify_models"] and not p["rollback"]:
-                from ansible_collections.inference.triton.plugins.module_utils._serving import unavailable_models
-
-                unavailable = unavailable_models(cluster, watcher, deployment, p["verify_models"])
-                if unavailable:
-                    progress["models_unavailable"] = unavailable
-                    result["reasons"] = unavailable + result["reasons"]
-            if p["fail_on_timeout"] and not p["rollback"]:
-                if progress.get("crash_loop"):
-                    ended = f"stopped: new pods keep crashing ({', '.join(progress['crash_loop'])})"
-                elif progress.get("models_unavailable"):
-                    ended = "stopped: declared models cannot load, which Triton does not retry in explicit mode"
-                elif progress.get("gpu_stall"):
-                    ended = f"stopped: {GPU_STALL_TEXT}"
-                else:
-                    ended = f"did not complete within {p['timeout']}s"
-                module.fail_json(
-                    msg=f"rollout of Deployment {p['namespace']}/{p['name']} {ended} ({result['summary']}): "
-                    + "; ".join(result["reasons"]),
-                    **result,
-                )
+        result = {
+            "changed": False,
+            **rollout_report(watcher, deployment, progress, p["verify_pods"], p["verify_models"]),
+        }
+    if p["fail_on_timeout"] and result.get("serving_problems"):
+        module.fail_json(msg=serving_failure(p["namespace"], p["name"], result), **result)
+    if p["fail_on_timeout"] and not result["complete"]:
+        module.fail_json(msg=rollout_failure(p["namespace"], p["name"], result, p["timeout"]), **result)
     module.exit_json(**result)
 
 

@@ -165,9 +165,10 @@ options:
         and C(delete) on Secrets in the namespace (C(docs/rbac.yml)).
     type: bool
     default: false
-  plan:
+  rendered:
     description:
-      - Internal, set by the action plugin (rendered manifests and merged options). Do not set it.
+      - Internal, set by the action plugin (the release it rendered - manifests, merged options - or the take-over
+        of a Helm release). Do not set it.
     type: dict
   # BEGIN Triton options: generated from plugins/module_utils/_options.py by make generate, do not edit
   name_override:
@@ -899,11 +900,12 @@ FIRST_SLICE = 10
 
 
 def first_rollout_slice(cluster: Cluster, applier, p: dict, unchanged_and_complete: bool) -> dict:
-    """Follow the rollout here, with the client and discovery this run already paid for, for up to FIRST_SLICE s."""
+    """Follow the rollout here, with the client this run already has, for up to FIRST_SLICE s."""
     from ansible_collections.inference.triton.plugins.module_utils._wait import (
         RolloutWatcher,
         deployment_progress,
         progress_text,
+        rollout_report,
     )
 
     live = next(r["object"] for r in applier.results if r["kind"] == "Deployment")
@@ -912,17 +914,11 @@ def first_rollout_slice(cluster: Cluster, applier, p: dict, unchanged_and_comple
         deployment, progress = live, deployment_progress(live)
     else:
         deployment, progress = watcher.wait(min(p["wait_timeout"], FIRST_SLICE))
-    rollout = {"complete": progress["complete"], "progress": progress}
-    if deployment is not None:
-        rollout["summary"] = progress_text(progress)
-        if progress["complete"]:
-            rollout["pods"] = watcher.pods(deployment)
-            if not unchanged_and_complete:
-                from ansible_collections.inference.triton.plugins.module_utils._serving import verify_rollout
-
-                models = ((p.get("plan") or {}).get("options") or {}).get("models") or []
-                rollout["serving_problems"] = verify_rollout(cluster, watcher, deployment, models)
-    return rollout
+    if deployment is None or not progress["complete"]:
+        # The action plugin goes on in rollout_status slices, which explain what does not complete.
+        return {"complete": False, "progress": progress, **({"summary": progress_text(progress)} if deployment else {})}
+    models = p["rendered"]["options"].get("models") or []
+    return rollout_report(watcher, deployment, progress, not unchanged_and_complete, models)
 
 
 def done_before_failing(cluster: Cluster | None, applier) -> dict:
@@ -936,76 +932,88 @@ def done_before_failing(cluster: Cluster | None, applier) -> dict:
     }
 
 
-def run(module: AnsibleModule) -> None:
-    from ansible_collections.inference.triton.plugins.module_utils._apply import Applier, ApplyError
+def apply_release(module: AnsibleModule, cluster: Cluster, applier, warnings: list[str]) -> dict:
+    """state present: apply the rendered release (or take over a Helm release), then follow its rollout a while."""
     from ansible_collections.inference.triton.plugins.module_utils._release import (
         ReleaseError,
-        absent,
         endpoints,
         present,
         rollout_complete,
     )
+    from ansible_collections.inference.triton.plugins.module_utils._wait import serving_failure
+
+    p, rendered = module.params, module.params["rendered"]
+    if rendered.get("adopt") is not None:
+        from ansible_collections.inference.triton.plugins.module_utils import _adopt
+
+        # The hand-over waits for its rollout itself: Helm's Secrets go only after it completed.
+        adoption = _adopt.present(
+            cluster, applier, p["name"], p["namespace"], rendered["adopt"], p["wait_timeout"], warnings
+        )
+        return {
+            "adoption": adoption,
+            "endpoints": endpoints(applier),
+            "rollout_complete": True,
+            "fullname": adoption["fullname"],
+        }
+    result: dict = {}
+    result["endpoints"] = present(
+        cluster, applier, p["name"], p["namespace"], rendered, p["create_namespace"], p["preflight"], warnings, result
+    )
+    result["rollout_complete"] = rollout_complete(applier)
+    if p["wait"] and not module.check_mode:
+        result["rollout"] = first_rollout_slice(cluster, applier, p, result["rollout_complete"])
+        result["rollout_complete"] = result["rollout"]["complete"]
+        if result["rollout"].get("serving_problems"):
+            raise ReleaseError(serving_failure(p["namespace"], rendered["context"]["fullname"], result["rollout"]))
+    result.update(
+        options=rendered["options"],
+        origin={k: v for k, v in rendered["origin"].items() if v != "default"},
+        fullname=rendered["context"]["fullname"],
+    )
+    return result
+
+
+def remove_release(module: AnsibleModule, cluster: Cluster, applier, warnings: list[str]) -> dict:
+    """state absent: delete every object of the release, then wait until its pods are gone."""
+    from ansible_collections.inference.triton.plugins.module_utils._adopt import adopted_pod_selectors
+    from ansible_collections.inference.triton.plugins.module_utils._release import absent
     from ansible_collections.inference.triton.plugins.module_utils._render import release_selector
     from ansible_collections.inference.triton.plugins.module_utils._wait import wait_pods_gone
 
     p = module.params
-    plan = p["plan"]
-    if p["state"] == "present" and not plan:
+    # A release taken over from Helm keeps the chart's pod labels: its pods are waited for by those.
+    selectors = [release_selector(p["name"]), *adopted_pod_selectors(applier, p["namespace"], p["name"])]
+    absent(cluster, applier, p["name"], p["namespace"])
+    if p["wait"] and applier.changed and not module.check_mode:
+        left = [
+            pod
+            for selector in selectors
+            for pod in wait_pods_gone(cluster, p["namespace"], selector, p["wait_timeout"])
+        ]
+        if left:
+            warnings.append(f"pods still terminating after {p['wait_timeout']}s: {', '.join(left)}")
+    return {}
+
+
+def run(module: AnsibleModule) -> None:
+    from ansible_collections.inference.triton.plugins.module_utils._apply import Applier, ApplyError
+    from ansible_collections.inference.triton.plugins.module_utils._release import ReleaseError
+
+    p = module.params
+    if p["state"] == "present" and not p["rendered"]:
         module.fail_json(
-            msg="plan: missing; this module runs through its action plugin (inference.triton.triton_server)"
+            msg="rendered: missing; this module runs through its action plugin (inference.triton.triton_server)"
         )
-    warnings: list[str] = list((plan or {}).get("warnings", []))
+    warnings: list[str] = list((p["rendered"] or {}).get("warnings", []))
     cluster = applier = None
     try:
         cluster = Cluster(p)
         applier = Applier(cluster, module.check_mode, p["force_conflicts"])
-        result: dict = {}
-        if p["state"] == "present" and plan.get("adopt") is not None:
-            from ansible_collections.inference.triton.plugins.module_utils import _adopt
-
-            # The hand-over waits for its rollout itself: Helm's Secrets go only after it completed.
-            result["adoption"] = _adopt.present(
-                cluster, applier, p["name"], p["namespace"], plan["adopt"], p["wait_timeout"], warnings
-            )
-            result["endpoints"] = endpoints(applier)
-            result["rollout_complete"] = True
-        elif p["state"] == "present":
-            report: dict = {}
-            result["endpoints"] = present(
-                cluster,
-                applier,
-                p["name"],
-                p["namespace"],
-                plan,
-                p["create_namespace"],
-                p["preflight"],
-                warnings,
-                report,
-            )
-            result.update(report)
-            result["rollout_complete"] = rollout_complete(applier)
-            if p["wait"] and not module.check_mode:
-                result["rollout"] = first_rollout_slice(cluster, applier, p, result["rollout_complete"])
-                result["rollout_complete"] = result["rollout"]["complete"]
-                if result["rollout"].get("serving_problems"):
-                    raise ReleaseError(
-                        f"rollout of Deployment {p['namespace']}/{plan['context']['fullname']} completed, but its new pods do "
-                        "not serve as declared: " + "; ".join(result["rollout"]["serving_problems"])
-                    )
+        if p["state"] == "present":
+            result = apply_release(module, cluster, applier, warnings)
         else:
-            from ansible_collections.inference.triton.plugins.module_utils._adopt import adopted_pod_selectors
-
-            # A release taken over from Helm keeps the chart's pod labels: its pods are waited for by those.
-            selectors = [release_selector(p["name"]), *adopted_pod_selectors(applier, p["namespace"], p["name"])]
-            absent(cluster, applier, p["name"], p["namespace"])
-            if p["wait"] and applier.changed and not module.check_mode:
-                left = [
-                    pod
-                    for selector in selectors
-                    for pod in wait_pods_gone(cluster, p["namespace"], selector, p["wait_timeout"])
-                ]
-                if left:
-                    warnings.append(f"pods still terminating after {p['wait_timeout']}s: {', '.join(left)}")
+            result = remove_release(module, cluster, applier, warnings)
     except (ReleaseError, ApplyError, ClusterError) as exc:
         for warning in warnings:
             module.warn(warning)
@@ -1023,12 +1031,6 @@ def run(module: AnsibleModule) -> None:
         actions={r["key"]: r["action"] for r in applier.results},
         retries=cluster.retries,
     )
-    if plan and "adopt" in plan:
-        result["fullname"] = result["adoption"]["fullname"]
-    elif plan:
-        result["options"] = plan["options"]
-        result["origin"] = {k: v for k, v in plan["origin"].items() if v != "default"}
-        result["fullname"] = plan["context"]["fullname"]
     if module._diff:
         result["diff"] = applier.diffs
     for warning in warnings:

@@ -181,6 +181,33 @@ def test_rollback_on_failure_returns_to_the_previous_revision(runner, k8s, names
     assert live.spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"] == "1"
 
 
+def test_rollout_undo_puts_back_the_previous_template_and_check_mode_writes_nothing(runner, k8s, namespace):
+    def undo(check: bool = False) -> dict:
+        report = runner.play(
+            [{"name": "undo", "inference.triton.rollout_undo": {"name": "ud-triton", "namespace": namespace}}],
+            check=check,
+        )
+        return report["results"]["undo"]
+
+    assert not runner.triton(name="ud", namespace=namespace, replicas=1).get("failed")
+    alone = undo()
+    assert alone.get("failed") and "has no revision before 1 to roll back to" in alone["msg"], alone
+    assert not runner.triton(name="ud", namespace=namespace, replicas=1, image_tag="26.06-py3").get("failed")
+    image = lambda: deployment(k8s, namespace, "ud-triton").spec.template.spec.containers[0].image  # noqa: E731
+
+    checked = undo(check=True)
+    assert checked["changed"] is True and checked["rollback"] == "1", checked
+    assert image().endswith(":26.06-py3")  # a dry run
+
+    done = undo()
+    assert done["changed"] is True and done["rollback"] == "1", done
+    assert image().endswith(":26.07-py3")
+    missing = runner.play(
+        [{"name": "undo", "inference.triton.rollout_undo": {"name": "nothing-here", "namespace": namespace}}]
+    )["results"]["undo"]
+    assert missing["msg"] == f"Deployment {namespace}/nothing-here does not exist", missing
+
+
 def test_chart_default_values_deploy_and_become_available(runner, k8s, namespace):
     values = yaml.safe_load((REPO / "tests/integration/fixtures/chart-default-values.yaml").read_text())
     result = runner.triton(
