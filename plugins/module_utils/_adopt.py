@@ -215,7 +215,7 @@ def present(
             reason = _owned_by(live, release, namespace)
             if reason:
                 raise ReleaseError(f"{manifest['kind']} {namespace}/{fullname} {reason}; it is not taken over", OPTION)
-        planned[key] = applier.plan(manifest)
+        planned[key] = applier.preview(manifest)
     stale = []
     if "pdb" not in objects:
         resource = cluster.resource(*PDB_KIND)
