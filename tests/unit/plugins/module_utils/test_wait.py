@@ -1,4 +1,5 @@
-"""_wait: crash-loop detection, the log lines and hints quoted in failure reasons, secrets kept out of them."""
+"""_wait: crash-loop detection, the log lines and hints quoted in failure reasons, secrets kept out of them; when a
+Deployment's or a DaemonSet's rollout is complete, when waiting longer cannot help, and what the failure says."""
 
 from __future__ import annotations
 
@@ -8,15 +9,23 @@ from typing import Any
 import pytest
 
 from ansible_collections.inference.triton.plugins.module_utils._wait import (
+    GPU_STALL_TEXT,
     LOG_LINE_WIDTH,
     RolloutWatcher,
     container_exits,
     crash_looping,
+    daemonset_progress,
+    deployment_progress,
     last_termination,
     log_excerpt,
     log_hint,
     pod_problems,
+    progress_text,
     redact,
+    rollout_failure,
+    rollout_report,
+    rollout_stopped,
+    serving_failure,
     termination_text,
 )
 
@@ -62,7 +71,7 @@ def pod(containers: list[dict[str, Any]], init: list[dict[str, Any]] | None = No
     return {"metadata": {"name": "p-1", **meta}, "status": status}
 
 
-# -- how often a container exited, and whether that is a crash loop ------------------------------------------------
+# -- how often a container exited, and whether that is a crash loop ----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -143,7 +152,7 @@ def test_last_termination_prefers_the_current_state():
     assert last_termination(container(state={"running": {}})) is None
 
 
-# -- what a failure reason quotes ------------------------------------------------------------------------------------
+# -- what a failure reason quotes --------------------------------------------------------------------------------------
 
 
 def test_log_excerpt_quotes_the_error_lines_of_an_unreadable_repository():
@@ -226,7 +235,7 @@ def test_termination_text():
     )
 
 
-# -- pod_problems: the existing lines unchanged, the new ones added ------------------------------------------------
+# -- pod_problems: the existing lines unchanged, the new ones added ----------------------------------------------------
 
 
 def test_pod_problems_crash_loop_back_off_lines_are_unchanged():
@@ -271,7 +280,7 @@ def test_pod_problems_name_an_exited_container_and_one_running_again():
     assert pod_problems(completed_init) == []
 
 
-# -- RolloutWatcher.crash_loops: only the pods of the current revision count -----------------------------------
+# -- RolloutWatcher.crash_loops: only the pods of the current revision count -------------------------------------------
 
 
 class FakeResource:
@@ -491,3 +500,245 @@ def test_explain_says_which_pod_is_still_pulling_and_for_how_long():
         f"pod triton-abc container triton-server is still pulling its image {IMAGE} on node dgx-e01, for 0s"
     ), reasons
     assert [p["pod"] for p in watcher.image_pulls(deployment)] == ["triton-abc"]
+
+
+# -- deployment_progress: is the rollout complete? (kubectl rollout status's rules) ------------------------------------
+
+
+def live_deployment(desired: Any = 2, generation: int = 3, observed: int = 3, **status: Any) -> dict[str, Any]:
+    """A Deployment whose status is made of ``status`` (counts and conditions), every count at 0 unless given."""
+    spec = {} if desired is None else {"replicas": desired}
+    available = "True" if status.pop("available_condition", True) else "False"
+    return {
+        "metadata": {
+            "name": "triton",
+            "generation": generation,
+            "annotations": {"deployment.kubernetes.io/revision": "4"},
+        },
+        "spec": spec,
+        "status": {
+            "observedGeneration": observed,
+            "conditions": [{"type": "Available", "status": available}, *status.pop("conditions", [])],
+            **status,
+        },
+    }
+
+
+DONE_2 = {"replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}
+
+
+def test_deployment_progress_of_a_complete_rollout():
+    assert deployment_progress(live_deployment(**DONE_2)) == {
+        "complete": True,
+        "desired": 2,
+        "updated": 2,
+        "ready": 2,
+        "available": 2,
+        "total": 2,
+        "observed_generation": True,
+        "revision": "4",
+        "deadline_exceeded": False,
+        "replica_failure": None,
+    }
+    assert progress_text(deployment_progress(live_deployment(**DONE_2))) == "2/2 updated, 2 ready, 2 available, 2 total"
+
+
+@pytest.mark.parametrize(
+    ("deployment", "why"),
+    [
+        (live_deployment(observed=2, **DONE_2), "the controller has not seen the latest spec: the counts are old"),
+        (live_deployment(**{**DONE_2, "updatedReplicas": 1}), "a pod of the old template is left"),
+        (live_deployment(**{**DONE_2, "replicas": 3}), "an old pod is still there beside the new ones (surge)"),
+        (live_deployment(**{**DONE_2, "availableReplicas": 1}), "a new pod is ready but not yet available"),
+        (live_deployment(available_condition=False, **DONE_2), "the counts agree but Available is False"),
+        (live_deployment(desired=None), "spec.replicas left out means 1, and nothing runs yet"),
+        ({}, "a Deployment with no status at all"),
+    ],
+)
+def test_deployment_progress_is_not_complete(deployment, why):
+    assert deployment_progress(deployment)["complete"] is False, why
+
+
+def test_a_deployment_scaled_to_zero_is_complete_once_observed_without_an_available_condition():
+    zero = live_deployment(desired=0, available_condition=False)
+    assert deployment_progress(zero)["complete"] is True
+    assert deployment_progress(live_deployment(desired=0, observed=2))["complete"] is False
+
+
+def test_deployment_progress_reports_a_passed_deadline_and_a_replicaset_that_cannot_create_pods():
+    stuck = live_deployment(
+        desired=1,
+        conditions=[
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"},
+            {"type": "ReplicaFailure", "status": "True", "message": 'pods "triton-1" is forbidden: exceeded quota'},
+        ],
+    )
+    progress = deployment_progress(stuck)
+    assert progress["deadline_exceeded"] is True
+    assert progress["replica_failure"] == 'pods "triton-1" is forbidden: exceeded quota'
+    assert progress["complete"] is False
+
+
+# -- daemonset_progress: every targeted node runs an updated, ready pod ------------------------------------------------
+
+
+def daemonset(generation: int = 1, observed: int = 1, **counts: int) -> dict[str, Any]:
+    return {"metadata": {"generation": generation}, "status": {"observedGeneration": observed, **counts}}
+
+
+READY_3 = {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberReady": 3, "numberAvailable": 3}
+
+
+@pytest.mark.parametrize(
+    ("status", "complete", "why"),
+    [
+        (daemonset(**READY_3), True, "every node runs an updated, ready, available pod"),
+        (daemonset(), True, "no node is targeted (no GPU node yet): nothing to wait for"),
+        (daemonset(generation=2, **READY_3), False, "the controller has not seen the latest spec"),
+        (daemonset(**{**READY_3, "updatedNumberScheduled": 2}), False, "one node still runs the old template"),
+        (daemonset(**{**READY_3, "numberReady": 2}), False, "one pod is not ready"),
+        (daemonset(**{**READY_3, "numberAvailable": 2}), False, "one pod is ready but not yet available"),
+    ],
+)
+def test_daemonset_progress(status, complete, why):
+    assert daemonset_progress(status)["complete"] is complete, why
+
+
+def test_daemonset_progress_counts():
+    assert daemonset_progress(daemonset(**{**READY_3, "numberReady": 2})) == {
+        "complete": False,
+        "desired": 3,
+        "updated": 3,
+        "ready": 2,
+        "available": 3,
+    }
+
+
+# -- when to stop waiting, and what the failure says -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("progress", "stopped"),
+    [
+        ({"complete": False}, False),
+        ({"deadline_exceeded": True}, True),
+        ({"crash_loop": ["triton-1/triton"]}, True),
+        ({"gpu_stall": ["pod triton-2: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu."]}, True),
+        ({"models_unavailable": ["model broken is UNAVAILABLE"]}, True),
+        ({"crash_loop": [], "gpu_stall": []}, False),
+    ],
+)
+def test_rollout_stopped_when_waiting_longer_cannot_help(progress, stopped):
+    assert rollout_stopped({"progress": progress}) is stopped
+
+
+def failed_report(**progress: Any) -> dict[str, Any]:
+    return {
+        "progress": {"complete": False, **progress},
+        "summary": "1/2 updated, 0 ready, 1 available, 2 total",
+        "reasons": ["pod triton-1 container triton: first reason", "second reason"],
+    }
+
+
+def test_a_rollout_out_of_time_says_so_with_the_summary_and_every_reason():
+    assert rollout_failure("serving", "triton", failed_report(), 600) == (
+        "rollout of Deployment serving/triton did not complete within 600s (1/2 updated, 0 ready, 1 available, "
+        "2 total): pod triton-1 container triton: first reason; second reason"
+    )
+
+
+def test_a_passed_progress_deadline_is_worded_as_a_timeout_its_reason_says_which():
+    message = rollout_failure("serving", "triton", failed_report(deadline_exceeded=True), 600, elapsed=42.7)
+    assert message.startswith("rollout of Deployment serving/triton did not complete within 600s (")
+
+
+@pytest.mark.parametrize(
+    ("progress", "ended"),
+    [
+        (
+            {"crash_loop": ["triton-1/triton", "triton-2/triton"]},
+            "new pods keep crashing (triton-1/triton, triton-2/triton), which does not recover without a change",
+        ),
+        (
+            {"models_unavailable": ["model broken is UNAVAILABLE"]},
+            "declared models cannot load, which Triton does not retry in explicit mode",
+        ),
+        ({"gpu_stall": ["pod triton-2: Insufficient nvidia.com/gpu"]}, GPU_STALL_TEXT),
+        # One cause is named: a crash loop before models that cannot load, before a GPU stall.
+        (
+            {"crash_loop": ["triton-1/triton"], "models_unavailable": ["m"], "gpu_stall": ["s"]},
+            "new pods keep crashing (triton-1/triton)",
+        ),
+        ({"models_unavailable": ["m"], "gpu_stall": ["s"]}, "declared models cannot load"),
+    ],
+)
+def test_a_rollout_that_stopped_early_names_its_cause_and_when(progress, ended):
+    report = failed_report(**progress)
+    assert rollout_failure("serving", "triton", report, 600, elapsed=42.7).startswith(
+        f"rollout of Deployment serving/triton stopped after 42s of 600s: {ended}"
+    )
+    # Without the elapsed time (rollout_status, which does not time its caller's wait), just "stopped".
+    assert rollout_failure("serving", "triton", report, 600).startswith(
+        f"rollout of Deployment serving/triton stopped: {ended}"
+    )
+    assert rollout_failure("serving", "triton", report, 600).endswith(
+        "(1/2 updated, 0 ready, 1 available, 2 total): pod triton-1 container triton: first reason; second reason"
+    )
+
+
+def test_gpu_stall_text_says_why_it_does_not_resolve_and_what_to_do():
+    assert "maxUnavailable 0" in GPU_STALL_TEXT and "gpu_rollout: auto" in GPU_STALL_TEXT
+
+
+def test_serving_failure_lists_what_the_new_pods_do_not_serve():
+    report = {"serving_problems": ["pod triton-1: model add_sub is not READY", "pod triton-2: /v2/health/ready 503"]}
+    assert serving_failure("serving", "triton", report) == (
+        "rollout of Deployment serving/triton completed, but its new pods do not serve as declared: "
+        "pod triton-1: model add_sub is not READY; pod triton-2: /v2/health/ready 503"
+    )
+
+
+# -- rollout_report: what a wait saw, for the task's result ------------------------------------------------------------
+
+
+class SeenWatcher:
+    """A watcher whose findings are given: rollout_report's assembly is what is tested, not how they are found."""
+
+    cluster = None
+
+    def __init__(self, pulls: list[dict[str, Any]], reasons: list[str]):
+        self.pulls, self.reasons = pulls, reasons
+
+    def pods(self, deployment):
+        return [{"name": "triton-1", "node": "real-node-0", "host_ip": "198.18.0.2", "phase": "Running", "ready": True}]
+
+    def image_pulls(self, deployment):
+        return self.pulls
+
+    def explain(self, deployment):
+        return self.reasons
+
+
+def test_a_complete_rollout_reports_progress_and_pods_and_no_reasons():
+    deployment = live_deployment(**DONE_2)
+    progress = deployment_progress(deployment)
+    report = rollout_report(SeenWatcher([], ["never asked"]), deployment, progress, False, [])  # type: ignore[arg-type]
+    assert report == {
+        "complete": True,
+        "progress": progress,
+        "summary": "2/2 updated, 2 ready, 2 available, 2 total",
+        "pods": SeenWatcher([], []).pods(deployment),
+    }
+
+
+def test_an_incomplete_rollout_reports_the_pulls_in_its_summary_and_the_reasons():
+    deployment = live_deployment(**{**DONE_2, "updatedReplicas": 1})
+    pull = {"pod": "triton-2", "container": "triton", "image": IMAGE, "node": "dgx-e01", "seconds": 75.0}
+    report = rollout_report(SeenWatcher([pull], ["r1"]), deployment, deployment_progress(deployment), False, [])  # type: ignore[arg-type]
+    assert report["complete"] is False
+    assert (
+        report["summary"]
+        == f"1/2 updated, 2 ready, 2 available, 2 total; pod triton-2 still pulling {IMAGE} (1m15s on node dgx-e01)"
+    )
+    assert report["image_pulls"] == [pull]
+    assert report["reasons"] == ["r1"]
