@@ -62,15 +62,53 @@ def present(
     """Apply the release. Dry runs first: nothing is checked or written when nothing would change.
 
     ``report`` receives ``gpu_rollout`` when this rollout's strategy was switched (see _rollout.py)."""
-    options = rendered["options"]
-    manifests: dict[str, dict[str, Any]] = rendered["manifests"]
-    context = rendered["context"]
-
+    options, context = rendered["options"], rendered["context"]
     ns_obj = namespace_state(cluster, namespace)
     if ns_obj is None and not create_namespace:
         raise ReleaseError(f"namespace {namespace!r} does not exist; set create_namespace: true", "namespace")
     exists = ns_obj is not None
+    manifests = _served(cluster, rendered["manifests"], warnings)
 
+    # 1. Read every object and dry-run its apply: the server's own verdict on what would change.
+    previews = _previews(cluster, applier, release, namespace, manifests, options, context, exists, warnings)
+    # Objects of this release that the options no longer ask for (an optional object turned off).
+    stale = applier.stale(RELEASE_KINDS, namespace, release_selector(release), manifests.values()) if exists else []
+    # A rolling update of GPU pods that no surge pod can start: replaced one at a time, or refused (gpu_rollout).
+    rollout_problem = None
+    if "deployment" in previews and exists and preflight != "skip":
+        previews["deployment"], rollout_problem = _gpu_rollout(
+            cluster, applier, previews["deployment"], options, context, warnings, report if report is not None else {}
+        )
+
+    # 2. Preflight, only when something is going to be written: nothing is written until every check passed.
+    changing = {key for key, preview in previews.items() if preview["action"] != "unchanged"}
+    if (changing or stale or not exists) and preflight != "skip":
+        problems = _preflight_problems(cluster, namespace, ns_obj, options, context, changing, warnings)
+        for option, message in problems + ([rollout_problem] if rollout_problem else []):
+            if preflight == "fail":
+                raise ReleaseError(message, option)
+            warnings.append(message)
+
+    # 3. Write (or, in check mode, report) in order.
+    if not exists:
+        namespace_manifest = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"app.kubernetes.io/managed-by": MANAGED_BY}},
+        }
+        applier.apply(namespace_manifest, key="namespace")
+        if not applier.check_mode:
+            # Now that the namespace exists, the objects get real dry runs (and server defaults) before writing.
+            previews = {key: applier.preview(manifest) for key, manifest in manifests.items()}
+    for key, preview in previews.items():
+        applier.commit(preview, key=key)
+    applier.prune(stale)
+    return endpoints(applier)
+
+
+def _served(cluster: Cluster, manifests: dict[str, dict[str, Any]], warnings: list[str]) -> dict[str, dict[str, Any]]:
+    """The manifests whose kinds the cluster serves: a ServiceMonitor without its CRD is skipped with a warning, a
+    Route without OpenShift's API refused before anything is written."""
     if "service_monitor" in manifests and not cluster.resource("monitoring.coreos.com/v1", "ServiceMonitor"):
         warnings.append(
             "service_monitor_enabled: the ServiceMonitor CRD (monitoring.coreos.com/v1) is not installed; skipped"
@@ -82,25 +120,36 @@ def present(
             "provides; nothing was written. Leave route_enabled off and reach Triton through service_type",
             "route_enabled",
         )
+    return manifests
 
-    # 1. Read every object and dry-run its apply: the server's own verdict on what would change.
-    planned: dict[str, dict[str, Any]] = {}
+
+def _previews(
+    cluster: Cluster,
+    applier: Applier,
+    release: str,
+    namespace: str,
+    manifests: dict[str, dict[str, Any]],
+    options: dict[str, Any],
+    context: dict[str, Any],
+    exists: bool,
+    warnings: list[str],
+) -> dict[str, dict[str, Any]]:
+    """Each object's live state and dry-run apply; objects of the same name held by another owner are refused."""
+    previews: dict[str, dict[str, Any]] = {}
     for key, manifest in manifests.items():
         resource = cluster.resource(manifest["apiVersion"], manifest["kind"])
         live = applier.get(resource, manifest["metadata"]["name"], namespace) if exists else None
-        if live is not None:
-            # Objects of the same name that another owner holds are never taken over silently.
-            reason = _owned_elsewhere(live, release)
-            if reason:
-                raise ReleaseError(
-                    f"{manifest['kind']} {namespace}/{manifest['metadata']['name']} already exists and {reason}; "
-                    "remove it, or choose another release name or fullname_override",
-                    "name",
-                )
+        reason = _owned_elsewhere(live, release) if live is not None else None
+        if reason:
+            raise ReleaseError(
+                f"{manifest['kind']} {namespace}/{manifest['metadata']['name']} already exists and {reason}; "
+                "remove it, or choose another release name or fullname_override",
+                "name",
+            )
         if key == "deployment" and live is not None and options.get("model_repository_revision") is None:
             keep_revision(manifest, live)
         try:
-            planned[key] = applier.preview(manifest, namespace_exists=exists, live=live)
+            previews[key] = applier.preview(manifest, namespace_exists=exists, live=live)
         except ApplyError as exc:
             if key == "service" and "already allocated" in str(exc):
                 # The server refused the dry run; name the option and the Service holding the port.
@@ -109,56 +158,33 @@ def present(
                 except PreflightError as taken:
                     raise ReleaseError(str(taken), taken.option) from exc
             raise
-    # Objects of this release that the options no longer ask for (an optional object turned off).
-    stale = applier.stale(RELEASE_KINDS, namespace, release_selector(release), manifests.values()) if exists else []
+    return previews
 
-    # A rolling update of GPU pods that no surge pod can start: replaced one at a time, or refused (gpu_rollout).
-    rollout_problem = None
-    if "deployment" in planned and exists and preflight != "skip":
-        planned["deployment"], rollout_problem = _gpu_rollout(
-            cluster, applier, planned["deployment"], options, context, warnings, report if report is not None else {}
-        )
 
-    # 2. Preflight, only when something is going to be written: nothing is written until every check passed.
-    changing = {key for key, p in planned.items() if p["action"] != "unchanged"}
-    if (changing or stale or not exists) and preflight != "skip":
-        problems: list[tuple[str, str]] = []
-        try:
-            check_pod_security(ns_obj, options)
-            if exists:
-                check_references(cluster, namespace, options, warnings)
-            if "service" in changing:
-                check_node_ports(cluster, namespace, context["fullname"], options, warnings)
-        except PreflightError as exc:
-            problems.append((exc.option, str(exc)))
-        if "deployment" in changing:
-            gpu_problem = check_gpu_capacity(cluster, context, options, warnings)
-            if gpu_problem:
-                problems.append(("num_gpus", f"preflight: {gpu_problem}"))
-        if rollout_problem:
-            problems.append(rollout_problem)
-        for option, message in problems:
-            if preflight == "fail":
-                raise ReleaseError(message, option)
-            warnings.append(message)
-
-    # 3. Write (or, in check mode, report) in order.
-    if not exists:
-        applier.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": namespace, "labels": {"app.kubernetes.io/managed-by": MANAGED_BY}},
-            },
-            key="namespace",
-        )
-        if not applier.check_mode:
-            # Now that the namespace exists, the objects get real dry runs (and server defaults) before writing.
-            planned = {key: applier.preview(manifest) for key, manifest in manifests.items()}
-    for key, planned_object in planned.items():
-        applier.commit(planned_object, key=key)
-    applier.prune(stale)
-    return endpoints(applier)
+def _preflight_problems(
+    cluster: Cluster,
+    namespace: str,
+    ns_obj: dict[str, Any] | None,
+    options: dict[str, Any],
+    context: dict[str, Any],
+    changing: set[str],
+    warnings: list[str],
+) -> list[tuple[str, str]]:
+    """(option, message) of every preflight check that fails for the objects about to change."""
+    problems: list[tuple[str, str]] = []
+    try:
+        check_pod_security(ns_obj, options)
+        if ns_obj is not None:
+            check_references(cluster, namespace, options, warnings)
+        if "service" in changing:
+            check_node_ports(cluster, namespace, context["fullname"], options, warnings)
+    except PreflightError as exc:
+        problems.append((exc.option, str(exc)))
+    if "deployment" in changing:
+        gpu_problem = check_gpu_capacity(cluster, context, options, warnings)
+        if gpu_problem:
+            problems.append(("num_gpus", f"preflight: {gpu_problem}"))
+    return problems
 
 
 def _gpu_rollout(
