@@ -363,30 +363,40 @@ def test_release_with_the_charts_pdb_is_taken_over_as_policy_v1(
     assert gone["changed"] is True and not apps.list_namespaced_deployment(helm_ns).items
 
 
-def deployer_without_secret_delete(k8s, namespace: str, tmp_path: Path, kubeconfig: str) -> str:
-    """A kubeconfig whose identity may do everything the hand-over needs but delete Secrets."""
+def restricted_deployer(
+    k8s, namespace: str, tmp_path: Path, kubeconfig: str, name: str, pod_verbs: list[str], secret_verbs: list[str]
+) -> str:
+    """A kubeconfig whose identity may do everything the hand-over needs, but on pods and Secrets only the verbs
+    given."""
     core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": "no-secret-delete"}})
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
     write = ["get", "list", "watch", "create", "patch"]
     rules = [
         {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": write},
-        {"apiGroups": [""], "resources": ["services", "pods", "events"], "verbs": write},
+        {"apiGroups": [""], "resources": ["services", "events"], "verbs": write},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": pod_verbs},
         {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["get", "list", "create", "patch"]},
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": secret_verbs},
     ]  # fmt: skip
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "no-secret-delete"}, "rules": rules})
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
     rbac.create_namespaced_role_binding(
         namespace,
         {
-            "metadata": {"name": "no-secret-delete"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "no-secret-delete"},
-            "subjects": [{"kind": "ServiceAccount", "name": "no-secret-delete", "namespace": namespace}],
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
         },
     )
     token = core.create_namespaced_service_account_token(
-        "no-secret-delete", namespace, {"spec": {"expirationSeconds": 3600}}
+        name, namespace, {"spec": {"expirationSeconds": 3600}}
     ).status.token
-    return token_kubeconfig(kubeconfig, token, tmp_path / "no-secret-delete.kubeconfig")
+    return token_kubeconfig(kubeconfig, token, tmp_path / f"{name}.kubeconfig")
+
+
+def deployer_without_secret_delete(k8s, namespace: str, tmp_path: Path, kubeconfig: str) -> str:
+    """A kubeconfig whose identity may do everything the hand-over needs but delete Secrets."""
+    pod_verbs = ["get", "list", "watch", "create", "patch"]
+    return restricted_deployer(k8s, namespace, tmp_path, kubeconfig, "no-secret-delete", pod_verbs, ["get", "list"])
 
 
 def test_failure_before_the_secrets_go_leaves_a_release_that_helm_rollback_and_a_rerun_both_recover(
@@ -423,6 +433,53 @@ def test_failure_before_the_secrets_go_leaves_a_release_that_helm_rollback_and_a
     assert helm_releases(helm_binary, kubeconfig, helm_ns) == []
     assert pod_state(k8s, helm_ns, "app=triton-backend,release=tf") == pods
     assert adopt(runner, "tf", helm_ns)["changed"] is False
+
+
+def test_values_that_replace_the_pods_without_patch_on_pods_are_refused_before_anything_is_written(
+    runner, k8s, kube_cluster, helm_binary, helm_ns, tmp_path
+):
+    """Replacing the chart's pods without refusing a connection labels the live pods first (the Service is about to
+    select on that label): without patch on pods, the run fails naming the rule, and nothing is written."""
+    kubeconfig = kube_cluster.kubeconfig
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(kwok_values()))
+    helm(helm_binary, kubeconfig, "install", "tn", str(CHART), "-n", helm_ns, "-f", str(values_file))
+    restricted = restricted_deployer(
+        k8s, helm_ns, tmp_path, kubeconfig, "no-pod-patch", ["get", "list", "watch"], ["get", "list", "delete"]
+    )
+    apps, core, name = client.AppsV1Api(k8s), client.CoreV1Api(k8s), "tn-triton-backend"
+    selector = "app=triton-backend,release=tn"
+    wait_for("the chart's pod", lambda: len(pod_state(k8s, helm_ns, selector)) == 1, 60, 1)
+    pods = pod_state(k8s, helm_ns, selector)
+
+    def written() -> dict[str, Any]:
+        """What a write would change (the controllers update the Deployment's status meanwhile)."""
+        deployment, service = (
+            apps.read_namespaced_deployment(name, helm_ns),
+            core.read_namespaced_service(name, helm_ns),
+        )
+        return {
+            kind: (obj.metadata.generation, obj.metadata.labels, obj.metadata.annotations, obj.spec.to_dict(),
+                   sorted(f.manager for f in obj.metadata.managed_fields if not f.subresource))
+            for kind, obj in (("deployment", deployment), ("service", service))
+        }  # fmt: skip
+
+    before = written()
+
+    failed = adopt(runner, "tn", helm_ns, kubeconfig=restricted, values={"image": {"pullPolicy": "Never"}})
+    assert failed.get("failed"), failed
+    assert "patch on pods" in failed["msg"] and "docs/rbac.yml" in failed["msg"], failed["msg"]
+    assert failed["changed"] is False
+    assert written() == before
+    assert helm_releases(helm_binary, kubeconfig, helm_ns) == ["tn"]
+    assert pod_state(k8s, helm_ns, selector) == pods
+
+    # Without values that replace the pods, the same identity takes the release over: no pod is labelled.
+    done = adopt(runner, "tn", helm_ns, kubeconfig=restricted)
+    assert not done.get("failed"), done.get("msg")
+    assert done["adoption"]["pods_roll"] is False
+    assert helm_releases(helm_binary, kubeconfig, helm_ns) == []
+    assert pod_state(k8s, helm_ns, selector) == pods
 
 
 # -- the chart as reproduced for adoption, against helm template ----------------------------------------------------
