@@ -353,6 +353,11 @@ def test_release_with_the_charts_pdb_is_taken_over_as_policy_v1(
     dropped = adopt(runner, "tp", helm_ns, values={"affinity": None})
     assert not dropped.get("failed"), dropped.get("msg")
     assert apps.read_namespaced_deployment(name, helm_ns).spec.template.spec.affinity is None
+    # The pods rolled, with the hand-off for the next replacement; the same values again change nothing.
+    assert dropped["adoption"]["pods_roll"] is True
+    again = adopt(runner, "tp", helm_ns, values={"affinity": None})
+    assert not again.get("failed"), again.get("msg")
+    assert again["changed"] is False and again["adoption"]["pods_roll"] is False, again["actions"]
 
     off = adopt(runner, "tp", helm_ns, values={"affinity": None, "podDisruptionBudget": {"enabled": False}})
     assert not off.get("failed"), off.get("msg")
