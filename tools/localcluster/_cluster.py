@@ -233,6 +233,9 @@ def _start_real_node(layout: Layout, state: State, images: list[_images.Image]) 
     _realnode.wait_node(api, layout.log("kubelet"))
     _realnode.advertise_gpus(api)
     _start_component(layout, state, specs["kube-proxy"])
+    problem = _realnode.guard_loopback_nodeports()
+    if problem:
+        say(f"loopback NodePorts: the OUTPUT rule is not set ({problem}); a refused connect may poison its source port")
     say(f"real node {_realnode.NODE_NAME} Ready at {_realnode.NODE_IP} ({time.monotonic() - started:.1f} s)")
 
 

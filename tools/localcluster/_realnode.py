@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -697,7 +698,41 @@ def restore_host(paths: Paths, host: dict[str, Any], notes: list[str]) -> None:
     shutil.rmtree(paths.run, ignore_errors=True)
 
 
+# kube-proxy rejects a connect to a NodePort without a ready endpoint in the filter table's INPUT chain. A connect from
+# this machine (127.0.0.1, where tests reach NodePorts) has passed OUTPUT and POSTROUTING by then, so conntrack has
+# confirmed its entry, without DNAT: for 120 s (SYN_SENT), a later connect from the same source port to the same
+# NodePort matches that entry instead of the DNAT rule, and this machine refuses it itself, endpoints or not.
+# Sending new loopback connects through kube-proxy's chain for those NodePorts in OUTPUT rejects them before the entry
+# is confirmed (docs/reliability.md, section 12). A DNATed connect no longer goes to 127.0.0.0/8 there.
+LOOPBACK_NODEPORT_RULE = (
+    "OUTPUT", "-d", "127.0.0.0/8", "-p", "tcp", "-m", "conntrack", "--ctstate", "NEW",
+    "-m", "comment", "--comment", "inference-triton: loopback NodePorts without endpoints",
+    "-j", "KUBE-EXTERNAL-SERVICES",
+)  # fmt: skip
+
+
+def guard_loopback_nodeports(timeout: float = 15) -> str:
+    """Insert LOOPBACK_NODEPORT_RULE once, when kube-proxy's chain exists (its first sync creates it). Returns '' or
+    why the rule is not there: the cluster works without it, as before."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if run(["iptables", "-w", "-C", *LOOPBACK_NODEPORT_RULE], check=False).returncode == 0:
+            return ""
+        proc = run(["iptables", "-w", "-I", LOOPBACK_NODEPORT_RULE[0], "1", *LOOPBACK_NODEPORT_RULE[1:]], check=False)
+        if proc.returncode == 0:
+            return ""
+        if time.monotonic() > deadline:
+            return proc.stderr.strip() or f"iptables exit {proc.returncode}"
+        time.sleep(0.5)
+
+
 def kube_proxy_cleanup(kube_dir: Path, notes: list[str]) -> None:
+    # Our rule refers to a chain of kube-proxy's, which --cleanup could not delete while it is referred to.
+    removed = 0
+    while run(["iptables", "-w", "-D", *LOOPBACK_NODEPORT_RULE], check=False).returncode == 0:
+        removed += 1
+    if removed:
+        notes.append("removed the loopback NodePort rule from OUTPUT")
     binary = kube_dir / "kube-proxy"
     if binary.exists():
         run([str(binary), "--cleanup"], check=False, timeout=60)
