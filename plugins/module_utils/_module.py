@@ -8,7 +8,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Callable
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -27,13 +27,30 @@ def k8s_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:
 
 
 @contextmanager
-def reported_failures(module: AnsibleModule, expected: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+def reported_failures(
+    module: AnsibleModule,
+    expected: tuple[type[BaseException], ...] = (),
+    done: Callable[[], dict[str, Any]] | None = None,
+    warnings: list[str] | None = None,
+) -> Iterator[None]:
     """Expected failures end the task with their own message (and the option at fault, when they name one);
-    anything else with a short message, the traceback kept aside in ``exception``."""
+    anything else with a short message, the traceback kept aside in ``exception``. Every module fails this way.
+
+    ``done()`` adds what the run had already written before it failed (a change the user must see); ``warnings``
+    collected so far are still reported."""
     try:
         yield
     except (ClusterError, *expected) as exc:
         option = getattr(exc, "option", None)
-        module.fail_json(msg=str(exc), **({"option": option} if option else {}))
+        _warn(module, warnings)
+        module.fail_json(msg=str(exc), **({"option": option} if option else {}), **(done() if done else {}))
     except Exception as exc:  # noqa: BLE001 - the last resort: a message, not a traceback
-        module.fail_json(msg=unexpected_failure_message(exc), exception=traceback.format_exc())
+        _warn(module, warnings)
+        module.fail_json(
+            msg=unexpected_failure_message(exc), exception=traceback.format_exc(), **(done() if done else {})
+        )
+
+
+def _warn(module: AnsibleModule, warnings: list[str] | None) -> None:
+    for warning in warnings or []:
+        module.warn(warning)

@@ -882,16 +882,10 @@ origin:
   sample: {image_tag: prod.yaml, replicas: values, pod_annotations: "base.yaml, prod.yaml", name_override: option}
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.inference.triton.plugins.module_utils._client import (
-    Cluster,
-    ClusterError,
-    unexpected_failure_message,
-)
-from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module
+from ansible_collections.inference.triton.plugins.module_utils._client import Cluster
+from ansible_collections.inference.triton.plugins.module_utils._module import k8s_module, reported_failures
 from ansible_collections.inference.triton.plugins.module_utils._spec import argument_spec
 
 # How long the module itself follows a rollout before handing over to rollout_status, which the action plugin
@@ -1007,24 +1001,13 @@ def run(module: AnsibleModule) -> None:
         )
     warnings: list[str] = list((p["rendered"] or {}).get("warnings", []))
     cluster = applier = None
-    try:
+    with reported_failures(module, (ReleaseError, ApplyError), lambda: done_before_failing(cluster, applier), warnings):
         cluster = Cluster(p)
         applier = Applier(cluster, module.check_mode, p["force_conflicts"])
         if p["state"] == "present":
             result = apply_release(module, cluster, applier, warnings)
         else:
             result = remove_release(module, cluster, applier, warnings)
-    except (ReleaseError, ApplyError, ClusterError) as exc:
-        for warning in warnings:
-            module.warn(warning)
-        module.fail_json(msg=str(exc), option=getattr(exc, "option", None), **done_before_failing(cluster, applier))
-    except Exception as exc:  # noqa: BLE001 - an unexpected answer still ends in a message, not a traceback
-        module.fail_json(
-            msg=unexpected_failure_message(exc),
-            exception=traceback.format_exc(),
-            **done_before_failing(cluster, applier),
-        )
-
     result.update(
         changed=applier.changed,
         objects={r["key"]: r for r in applier.results},
