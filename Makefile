@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test test-steps lint unit lifecycle integration molecule sanity build-collection bench \
-	docs docs-check galaxy-import chromium generate lane-checks lane-lifecycle lane-cluster-wide lane-isolated integration-cluster-wide integration-isolated
+	docs docs-check galaxy-import chromium diagrams generate lane-checks lane-lifecycle lane-cluster-wide lane-isolated integration-cluster-wide integration-isolated
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -128,6 +128,11 @@ $(PACKAGING_VENV)/.installed: tools/packaging/requirements.txt
 
 docs: venv $(DOCS_VENV)/.installed  ## Build the HTML docs site (antsibull-docs) into .cache/docs/site/build/html
 	$(BIN)/python tools/docsite/build.py
+
+diagrams:  ## Render docs/diagrams/*.dot to SVG with Graphviz (installed from Debian when missing)
+	@command -v dot >/dev/null || { echo "[docs] installing Debian's graphviz with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz; }
+	$(BIN)/python tools/render_diagrams.py
 
 chromium:  ## Install Debian's chromium (for the docs site test) when it is missing
 	@command -v chromium >/dev/null || { echo "[docs] installing Debian's chromium with apt-get"; \

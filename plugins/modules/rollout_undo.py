@@ -26,6 +26,7 @@ attributes:
     description: The rollback is sent as a server-side dry run.
   diff_mode:
     support: none
+    description: The revision rolled back to is returned in RV(rollback), not as a diff.
   idempotent:
     support: none
     description: Each run rolls back one revision further, as C(kubectl rollout undo) does.

@@ -177,7 +177,7 @@ def build(out: Path, source: Path = REPO) -> Path:
     )
 
     # The Markdown guides, with the paths they have in the collection (their links to each other stay right), and
-    # the files they link to (the RBAC manifests).
+    # the files they link to (the RBAC manifests, the diagrams).
     for ref in guides(installed):
         source = installed / f"{ref}.md"
         if not source.is_file():
@@ -187,6 +187,10 @@ def build(out: Path, source: Path = REPO) -> Path:
         target.write_text(unship_links(source.read_text(), source, installed.resolve()))
     for linked in sorted((installed / "docs").glob("*.yml")):
         shutil.copyfile(linked, rst / "docsite" / "docs" / linked.name)
+    # The diagrams the guides show (docs/diagrams/*.svg, rendered from their .dot sources by make diagrams).
+    for picture in sorted((installed / "docs" / "diagrams").glob("*.svg")):
+        (rst / "docsite" / "docs" / "diagrams").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(picture, rst / "docsite" / "docs" / "diagrams" / picture.name)
 
     warnings = out / "sphinx-warnings.txt"
     run(["sphinx-build", "-M", "html", "rst", "build", "-c", ".", "-w", str(warnings), "-q"], site, env, log)
