@@ -667,19 +667,19 @@ class RolloutWatcher:
         A container that is running again after a crash has that crash's log as its previous log; one that is
         terminated, or waiting to restart, has it as its current log (the kubelet keeps only the latest exited one).
         """
-        from kubernetes import client as k8s_client
-
         previous = "running" in (container.get("state") or {})
+        query = [("container", container["name"]), ("previous", str(previous).lower())]
+        query += [("tailLines", LOG_READ_LINES), ("limitBytes", LOG_READ_BYTES)]
+        url = f"/api/v1/namespaces/{self.namespace}/pods/{pod['metadata']['name']}/log"
         try:
-            text = k8s_client.CoreV1Api(self.cluster.api).read_namespaced_pod_log(
-                pod["metadata"]["name"],
-                self.namespace,
-                container=container["name"],
-                previous=previous,
-                tail_lines=LOG_READ_LINES,
-                limit_bytes=LOG_READ_BYTES,
+            text = self.cluster.dynamic.request(
+                "GET",
+                url,
+                query_params=query,
+                header_params={"Accept": "*/*"},
+                serialize=False,
                 _request_timeout=min(self.cluster.timeout, LOG_READ_TIMEOUT),
-            )
+            ).data.decode("utf-8", "replace")
         except Exception as exc:  # noqa: BLE001 - a log that cannot be read must not hide the reasons found
             from ._client import api_error_message
 
