@@ -152,6 +152,14 @@ options:
         (annotation C(inference.triton/helm-values)), so later runs with O(adopt_helm_release) keep working after
         Helm's Secrets are gone.
       - >-
+        When a value replaces the pods, the chart's pods would refuse new connections the moment they get SIGTERM
+        (they have no C(preStop) hook). The hand-over therefore gives the new pod template a C(preStop) sleep and a
+        label C(inference.triton/serving) that the Service also selects, and C(minReadySeconds) and
+        C(maxUnavailable=0) to the Deployment; while the pods roll, each time a new pod is ready one old pod leaves
+        the Service (its label set to V(false)) and goes 10 seconds later (C(adoption.rollout.drained) names them).
+        This needs C(patch) on pods (C(docs/rbac.yml)); without it such a run fails before writing anything. When no
+        value changes the pod template, none of this is added.
+      - >-
         The server keeps the chart's flags (C(--model-control-mode=explicit), C(--strict-model-config=false));
         O(model_control_mode), O(load_models) and O(server_args) change them. Models loaded through Triton's API stay
         loaded when the pods are not replaced; new pods start with O(load_models) only. The collection's other
@@ -811,6 +819,7 @@ adoption:
     - C(objects) per object key its action, the fields a Helm field manager owned (C(fields_from_helm)) and the
       Helm labels and annotations removed; C(pods_roll) whether the pods are replaced; C(values_changed) the values
       that differ from the release's; C(helm_secrets) the Helm release Secrets deleted; C(server) the server's flags.
+    - C(rollout.drained), when values replaced the pods, the old pods taken out of the Service before they went.
   returned: when O(adopt_helm_release=true) and O(state=present)
   type: dict
   sample:
