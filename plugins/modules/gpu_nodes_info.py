@@ -109,15 +109,14 @@ def describe(node: dict, requested: dict) -> dict:
     }
 
 
-def main() -> None:
-    module = k8s_module(
-        {
-            "label_selector": {"type": "str"},
-            "names": {"type": "list", "elements": "str", "default": []},
-            "count_requested": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
+ARGUMENT_SPEC = {
+    "label_selector": {"type": "str"},
+    "names": {"type": "list", "elements": "str", "default": []},
+    "count_requested": {"type": "bool", "default": False},
+}
+
+
+def run(module) -> None:
     from ansible_collections.inference.triton.plugins.module_utils._apply import to_dict
 
     p = module.params
@@ -152,6 +151,10 @@ def main() -> None:
         missing=[n for n in p["names"] if n not in found],
         total_gpu_allocatable=sum(n["gpu_allocatable"] for n in described),
     )
+
+
+def main() -> None:
+    run(k8s_module(ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":
