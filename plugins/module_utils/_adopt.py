@@ -148,28 +148,63 @@ def present(
 ) -> dict[str, Any]:
     """Take the release over (or, in check mode, say exactly how it would be). Returns the hand-over report."""
     secrets = helm_secrets(cluster, namespace, release)
-    helm_release = None
-    if secrets:
-        latest = secrets[0]
-        status = (latest["metadata"].get("labels") or {}).get("status")
-        if status != "deployed":
-            raise ReleaseError(
-                f"{OPTION}: the newest revision of Helm release {release!r} ({latest['metadata']['name']}) is "
-                f"{status!r}, not 'deployed': finish or undo that Helm operation first (helm rollback {release})",
-                OPTION,
-            )
-        helm_release = decode_release(latest["data"]["release"])
-        chart = (helm_release.get("chart") or {}).get("metadata") or {}
-        if chart.get("name") != CHART or chart.get("version") not in COVERED_CHART_VERSIONS:
-            raise ReleaseError(
-                f"{OPTION}: Helm release {release!r} is chart {chart.get('name')} {chart.get('version')}; only "
-                f"{CHART} {', '.join(COVERED_CHART_VERSIONS)} can be taken over",
-                OPTION,
-            )
-        base = release_values(helm_release)
-        origin = f"{CHART}-{chart['version']}"
-        source = f"Helm release {release} revision {helm_release.get('version')}"
-    else:
+    helm_release, base, origin, source = _release_values(applier, namespace, release, secrets)
+    values = base
+    for _name, document in adopt.get("documents") or []:
+        values = coalesce(values, document or {})
+    server = adopt.get("server") or {}
+    objects = _chart_objects(release, namespace, helm_release, base, values, server, origin)
+    fullname = objects["deployment"]["metadata"]["name"]
+
+    # 1. Read and dry-run every write.
+    previews, stale = _previews(cluster, applier, release, namespace, objects)
+    deployment = previews["deployment"]
+    before_template = comparable((deployment["before"] or {}).get("spec", {}).get("template"))
+    after_template = comparable((deployment["after"] or {}).get("spec", {}).get("template"))
+    pods_roll = deployment["before"] is not None and before_template != after_template
+    report: dict[str, Any] = {
+        "helm_release": release,
+        "values_source": source,
+        "chart": origin,
+        "revision": (helm_release or {}).get("version"),
+        "values_changed": values_changes(base, values),
+        "pods_roll": pods_roll,
+        "server": _server_flags(server),
+        "objects": {},
+        "helm_secrets": [s["metadata"]["name"] for s in secrets],
+    }
+    warnings.extend(_hand_over_warnings(namespace, fullname, report, "pdb" in objects))
+
+    # 2. Write (check mode: report), then clean Helm's metadata off each object. The live pods first get the
+    # label the Service is about to select on (a metadata patch: no pod restarts).
+    selector = objects["deployment"]["spec"]["selector"]["matchLabels"]
+    if SERVING_LABEL in objects["service"]["spec"]["selector"] and not applier.check_mode:
+        _label_pods(cluster, namespace, selector, {SERVING_LABEL: "true"}, only_missing=True)
+    for key, preview in previews.items():
+        report["objects"][key] = _take_over(applier, key, preview)
+    for key, resource, live in stale:
+        applier.delete(resource, live["metadata"]["name"], namespace, key=key)
+        report["objects"][key] = {"kind": live["kind"], "name": live["metadata"]["name"], "action": "deleted"}
+
+    # 3. The rollout, then Helm's Secrets.
+    if not applier.check_mode:
+        started = time.monotonic()
+        drained = _drain(cluster, namespace, fullname, wait_timeout) if pods_roll else []
+        _wait_rollout(cluster, namespace, fullname, max(1.0, wait_timeout - (time.monotonic() - started)), report)
+        if drained:
+            report["rollout"]["drained"] = drained
+    _delete_helm_secrets(cluster, applier, release, namespace, secrets)
+    report["fullname"] = fullname
+    return report
+
+
+def _release_values(
+    applier: Applier, namespace: str, release: str, secrets: list[dict[str, Any]]
+) -> tuple[dict[str, Any] | None, dict[str, Any], str, str]:
+    """(Helm's release or None, its values, chart-version, where the values come from): from Helm's newest release
+    Secret, which must be deployed and of a covered chart version, or, once Helm's Secrets are gone, from what the
+    take-over recorded on the Deployment."""
+    if not secrets:
         recorded = _adopted_values(applier, namespace, release)
         if recorded is None:
             raise ReleaseError(
@@ -177,13 +212,38 @@ def present(
                 f"name={release}; see helm list -n {namespace}), and no release of that name taken over earlier",
                 OPTION,
             )
-        base, origin = recorded
-        source = "the values recorded when the release was taken over"
+        return None, recorded[0], recorded[1], "the values recorded when the release was taken over"
+    latest = secrets[0]
+    status = (latest["metadata"].get("labels") or {}).get("status")
+    if status != "deployed":
+        raise ReleaseError(
+            f"{OPTION}: the newest revision of Helm release {release!r} ({latest['metadata']['name']}) is "
+            f"{status!r}, not 'deployed': finish or undo that Helm operation first (helm rollback {release})",
+            OPTION,
+        )
+    helm_release = decode_release(latest["data"]["release"])
+    chart = (helm_release.get("chart") or {}).get("metadata") or {}
+    if chart.get("name") != CHART or chart.get("version") not in COVERED_CHART_VERSIONS:
+        raise ReleaseError(
+            f"{OPTION}: Helm release {release!r} is chart {chart.get('name')} {chart.get('version')}; only "
+            f"{CHART} {', '.join(COVERED_CHART_VERSIONS)} can be taken over",
+            OPTION,
+        )
+    source = f"Helm release {release} revision {helm_release.get('version')}"
+    return helm_release, release_values(helm_release), f"{CHART}-{chart['version']}", source
 
-    values = base
-    for _name, document in adopt.get("documents") or []:
-        values = coalesce(values, document or {})
-    server = adopt.get("server") or {}
+
+def _chart_objects(
+    release: str,
+    namespace: str,
+    helm_release: dict[str, Any] | None,
+    base: dict[str, Any],
+    values: dict[str, Any],
+    server: dict[str, Any],
+    origin: str,
+) -> dict[str, dict[str, Any]]:
+    """The chart's objects for ``values``, checked against what Helm installed, with the values recorded and,
+    when the pod template changes, the hand-off that replaces the pods without refusing a connection."""
     labels = {
         "app.kubernetes.io/name": (values.get("nameOverride") or CHART)[:63].rstrip("-"),
         "app.kubernetes.io/instance": release,
@@ -201,75 +261,56 @@ def present(
         VALUES_ANNOTATION: json.dumps(base, sort_keys=True, separators=(",", ":")),
         ADOPTED_ANNOTATION: origin,
     }
-    fullname = objects["deployment"]["metadata"]["name"]
-    template = objects["deployment"]["spec"]["template"]
-    if template != chart_template:
+    if objects["deployment"]["spec"]["template"] != chart_template:
         hand_off(objects)  # the pods are replaced anyway: replace them without refusing a connection
+    return objects
 
-    # 1. Read and dry-run every write.
-    planned: dict[str, dict[str, Any]] = {}
+
+def _previews(
+    cluster: Cluster, applier: Applier, release: str, namespace: str, objects: dict[str, dict[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], list[tuple[str, Any, dict[str, Any]]]]:
+    """Each object's dry-run apply (objects another owner holds are refused), and the chart's PDB when it is no
+    longer wanted."""
+    fullname = objects["deployment"]["metadata"]["name"]
+    previews: dict[str, dict[str, Any]] = {}
     for key, manifest in objects.items():
         resource = cluster.resource(manifest["apiVersion"], manifest["kind"])
         live = applier.get(resource, manifest["metadata"]["name"], namespace)
-        if live is not None:
-            reason = _owned_by(live, release, namespace)
-            if reason:
-                raise ReleaseError(f"{manifest['kind']} {namespace}/{fullname} {reason}; it is not taken over", OPTION)
-        planned[key] = applier.preview(manifest)
+        reason = _owned_by(live, release, namespace) if live is not None else None
+        if reason:
+            raise ReleaseError(f"{manifest['kind']} {namespace}/{fullname} {reason}; it is not taken over", OPTION)
+        previews[key] = applier.preview(manifest, live=live)
     stale = []
     if "pdb" not in objects:
         resource = cluster.resource(*PDB_KIND)
         live = applier.get(resource, fullname, namespace) if resource is not None else None
         if live is not None and _owned_by(live, release, namespace) is None:
             stale.append(("pdb", resource, live))
+    return previews, stale
 
-    deployment = planned["deployment"]
-    before_template = comparable((deployment["before"] or {}).get("spec", {}).get("template"))
-    after_template = comparable((deployment["after"] or {}).get("spec", {}).get("template"))
-    pods_roll = deployment["before"] is not None and before_template != after_template
-    report: dict[str, Any] = {
-        "helm_release": release,
-        "values_source": source,
-        "chart": origin,
-        "revision": (helm_release or {}).get("version"),
-        "values_changed": values_changes(base, values),
-        "pods_roll": pods_roll,
-        "server": _server_flags(server),
-        "objects": {},
-        "helm_secrets": [s["metadata"]["name"] for s in secrets],
-    }
-    if pods_roll:
+
+def _hand_over_warnings(namespace: str, fullname: str, report: dict[str, Any], pdb: bool) -> list[str]:
+    warnings = []
+    if report["pods_roll"]:
         warnings.append(
             f"{OPTION}: the values change the pod template of Deployment {namespace}/{fullname}: its pods are "
             "replaced one by one. Models loaded through Triton's API are not loaded in the new pods (the server "
             f"starts in model control mode {report['server']['model_control_mode']} with "
             f"{', '.join(report['server']['load_models']) or 'no model'}); load them again or name them in load_models"
         )
-    if "pdb" in objects:
+    if pdb:
         warnings.append(
             f"{OPTION}: the chart's PodDisruptionBudget is kept as policy/v1 (the chart writes policy/v1beta1, which "
             "Kubernetes 1.25 and later no longer serve); as in the chart, its selector (app.kubernetes.io/name, "
             "app.kubernetes.io/instance) matches no pod of the release, so it protects none"
         )
+    return warnings
 
-    # 2. Write (check mode: report), then clean Helm's metadata off each object. The live pods first get the
-    # label the Service is about to select on (a metadata patch: no pod restarts).
-    selector = objects["deployment"]["spec"]["selector"]["matchLabels"]
-    if SERVING_LABEL in objects["service"]["spec"]["selector"] and not applier.check_mode:
-        _label_pods(cluster, namespace, selector, {SERVING_LABEL: "true"}, only_missing=True)
-    for key, plan in planned.items():
-        report["objects"][key] = _take_over(applier, key, plan)
-    for key, resource, live in stale:
-        applier.delete(resource, live["metadata"]["name"], namespace, key=key)
-        report["objects"][key] = {"kind": live["kind"], "name": live["metadata"]["name"], "action": "deleted"}
 
-    # 3. The rollout, then Helm's Secrets.
-    if not applier.check_mode:
-        started = time.monotonic()
-        drained = _drain(cluster, namespace, fullname, wait_timeout) if pods_roll else []
-        _wait_rollout(cluster, namespace, fullname, max(1.0, wait_timeout - (time.monotonic() - started)), report)
-        if drained:
-            report["rollout"]["drained"] = drained
+def _delete_helm_secrets(
+    cluster: Cluster, applier: Applier, release: str, namespace: str, secrets: list[dict[str, Any]]
+) -> None:
+    """Helm's release Secrets go last: until then both a re-run and helm rollback work."""
     secret_resource = cluster.resource("v1", "Secret")
     for secret in secrets:
         try:
@@ -281,8 +322,6 @@ def present(
                 f"or hand it back with helm rollback {release}",
                 OPTION,
             ) from exc
-    report["fullname"] = fullname
-    return report
 
 
 def _take_over(applier: Applier, key: str, plan: dict[str, Any]) -> dict[str, Any]:
