@@ -67,6 +67,38 @@ class FixReport:
     errors: list[str] = field(default_factory=list)
 
 
+# The owner, modes and report size of the modules that set them on a node's model repository.
+OWNERSHIP_SPEC = {
+    "owner": {"type": "raw", "default": 1000},
+    "group": {"type": "raw", "default": 1000},
+    "dir_mode": {"type": "raw", "default": "0755"},
+    "file_mode": {"type": "raw", "default": "0644"},
+    "sample_size": {"type": "int", "default": 20},
+}
+
+
+def resolve_id(value: object, option: str) -> int:
+    """A uid (``option`` owner) or gid (group) from a number or a name of this host."""
+    import grp
+    import pwd
+
+    if isinstance(value, bool):
+        raise PermissionsError(f"{option}: expected a name or a number, got {value!r}")
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        number = int(value)
+        if number < 0:
+            raise PermissionsError(f"{option}: {number} is negative")
+        return number
+    try:
+        if option == "owner":
+            return pwd.getpwnam(str(value)).pw_uid
+        return grp.getgrnam(str(value)).gr_gid
+    except KeyError as exc:
+        raise PermissionsError(
+            f"{option}: no {'user' if option == 'owner' else 'group'} named {value!r} on this host"
+        ) from exc
+
+
 def parse_mode(value: object, option: str) -> Optional[int]:
     """``"0755"`` -> 0o755. ``None`` or ``""`` -> ``None`` (mode not managed). Integers are refused: YAML
     reads an unquoted ``0644`` as the decimal 420, which would silently mean another mode."""

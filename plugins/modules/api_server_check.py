@@ -26,16 +26,7 @@ description:
   - Sends no API request, so it needs no permission.
 extends_documentation_fragment:
   - inference.triton.k8s_auth
-attributes:
-  check_mode:
-    support: full
-    description: Only reads.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  idempotent:
-    support: full
-    description: Only reads.
+  - inference.triton.attributes.read_only
 options:
   ca_file:
     description: Path to the PEM file of the CA that issued the expected API server's certificate.

@@ -17,16 +17,7 @@ description:
     to build endpoint URLs.
 extends_documentation_fragment:
   - inference.triton.k8s_auth
-attributes:
-  check_mode:
-    support: full
-    description: Read-only.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  idempotent:
-    support: full
-    description: Only reads.
+  - inference.triton.attributes.read_only
 options:
   label_selector:
     description: Only nodes matching this label selector.

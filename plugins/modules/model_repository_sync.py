@@ -167,12 +167,15 @@ sent_bytes:
   type: int
 """
 
-import grp
 import os
-import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.inference.triton.plugins.module_utils._permissions import (
+    OWNERSHIP_SPEC,
+    PermissionsError,
+    resolve_id,
+)
 from ansible_collections.inference.triton.plugins.module_utils._sync import (
     Plan,
     SyncError,
@@ -188,18 +191,10 @@ MODE_OPTIONS = ("file_mode", "dir_mode")
 
 
 def _resolve_id(value: object, option: str) -> int:
-    if isinstance(value, bool):
-        raise SyncError(f"{option}: expected a name or a number, got {value!r}")
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        return int(value)
     try:
-        if option == "owner":
-            return pwd.getpwnam(str(value)).pw_uid
-        return grp.getgrnam(str(value)).gr_gid
-    except KeyError as exc:
-        raise SyncError(
-            f"{option}: no {'user' if option == 'owner' else 'group'} named {value!r} on this host"
-        ) from exc
+        return resolve_id(value, option)
+    except PermissionsError as exc:
+        raise SyncError(str(exc)) from exc
 
 
 def _parse_mode(value: object, option: str) -> int | None:
@@ -210,27 +205,21 @@ def _parse_mode(value: object, option: str) -> int | None:
     return int(value, 8)
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "src": {"type": "path", "required": True},
-            "dest": {"type": "path", "required": True},
-            "owner": {"type": "raw", "default": 1000},
-            "group": {"type": "raw", "default": 1000},
-            "file_mode": {"type": "raw", "default": "0644"},
-            "dir_mode": {"type": "raw", "default": "0755"},
-            "sample_size": {"type": "int", "default": 20},
-            "create": {"type": "bool", "default": False},
-            "dest_mode": {"type": "raw", "default": "0755"},
-            "manifest": {"type": "dict", "required": True},
-            "content": {"type": "path"},
-            "apply": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
-    p = module.params
-    root = p["dest"]
-    manifest = p["manifest"]
+ARGUMENT_SPEC = {
+    "src": {"type": "path", "required": True},
+    "dest": {"type": "path", "required": True},
+    **OWNERSHIP_SPEC,
+    "create": {"type": "bool", "default": False},
+    "dest_mode": {"type": "raw", "default": "0755"},
+    "manifest": {"type": "dict", "required": True},
+    "content": {"type": "path"},
+    "apply": {"type": "bool", "default": False},
+}
+
+
+def sync(module: AnsibleModule) -> tuple[Plan, Wanted, int | None]:
+    """Compare the node's directory with the manifest and, with ``apply`` (the second call), write what differs."""
+    p, root, manifest = module.params, module.params["dest"], module.params["manifest"]
     try:
         wanted = Wanted(
             uid=_resolve_id(p["owner"], "owner"),
@@ -253,7 +242,13 @@ def main() -> None:
             apply(root, manifest, found, wanted, p["content"])
     except (SyncError, OSError) as exc:
         module.fail_json(msg=str(exc))
+    return found, wanted, dest_mode
 
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    p, root, manifest = module.params, module.params["dest"], module.params["manifest"]
+    found, wanted, dest_mode = sync(module)
     size = p["sample_size"]
     result = {
         "changed": found.changed,

@@ -25,16 +25,7 @@ description:
     Operator's or another one.
 extends_documentation_fragment:
   - inference.triton.k8s_auth
-attributes:
-  check_mode:
-    support: full
-    description: Read-only.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  idempotent:
-    support: full
-    description: Only reads.
+  - inference.triton.attributes.read_only
 options:
   namespace:
     description: Only look at DaemonSets in this namespace. All namespaces when not set.

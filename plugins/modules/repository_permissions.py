@@ -159,14 +159,13 @@ repository_problems:
   elements: str
 """
 
-import grp
 import os
-import pwd
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.inference.triton.plugins.module_utils._permissions import (
+    OWNERSHIP_SPEC,
     PermissionsError,
     Wanted,
     apply_fixes,
@@ -174,49 +173,26 @@ from ansible_collections.inference.triton.plugins.module_utils._permissions impo
     diff_text,
     parse_mode,
     plan_fixes,
+    resolve_id,
     run_find,
 )
 
-
-def _resolve_id(value: object, option: str) -> int:
-    if isinstance(value, bool):
-        raise PermissionsError(f"{option}: expected a name or a number, got {value!r}")
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        number = int(value)
-        if number < 0:
-            raise PermissionsError(f"{option}: {number} is negative")
-        return number
-    try:
-        if option == "owner":
-            return pwd.getpwnam(str(value)).pw_uid
-        return grp.getgrnam(str(value)).gr_gid
-    except KeyError as exc:
-        raise PermissionsError(
-            f"{option}: no {'user' if option == 'owner' else 'group'} named {value!r} on this host"
-        ) from exc
+ARGUMENT_SPEC = {
+    "path": {"type": "path", "required": True},
+    **OWNERSHIP_SPEC,
+    "fix_permissions": {"type": "bool", "default": True},
+    "check_layout": {"type": "bool", "default": False},
+    "require_config": {"type": "bool", "default": True},
+}
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "owner": {"type": "raw", "default": 1000},
-            "group": {"type": "raw", "default": 1000},
-            "dir_mode": {"type": "raw", "default": "0755"},
-            "file_mode": {"type": "raw", "default": "0644"},
-            "sample_size": {"type": "int", "default": 20},
-            "fix_permissions": {"type": "bool", "default": True},
-            "check_layout": {"type": "bool", "default": False},
-            "require_config": {"type": "bool", "default": True},
-        },
-        supports_check_mode=True,
-    )
-    p = module.params
-    root = p["path"]
+def checked_input(module: AnsibleModule) -> Wanted:
+    """The wanted owner and modes, and a path that exists (in check mode, a missing path ends the run unchanged)."""
+    p, root = module.params, module.params["path"]
     try:
         wanted = Wanted(
-            uid=_resolve_id(p["owner"], "owner"),
-            gid=_resolve_id(p["group"], "group"),
+            uid=resolve_id(p["owner"], "owner"),
+            gid=resolve_id(p["group"], "group"),
             dir_mode=parse_mode(p["dir_mode"], "dir_mode"),
             file_mode=parse_mode(p["file_mode"], "file_mode"),
         )
@@ -224,15 +200,18 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     if p["sample_size"] < 0:
         module.fail_json(msg=f"sample_size: must be 0 or more, got {p['sample_size']}")
-
     if not os.path.isdir(root):
         if os.path.lexists(root) and not os.path.isdir(root):
             module.fail_json(msg=f"path: {root} exists and is not a directory", exists=True)
         if module.check_mode:
             module.exit_json(changed=False, exists=False, msg=f"{root} does not exist (yet); nothing to check")
         module.fail_json(msg=f"path: {root} does not exist; create it first", exists=False)
+    return wanted
 
-    started = time.monotonic()
+
+def fix_up(module: AnsibleModule, wanted: Wanted, started: float) -> dict:
+    """Find the entries whose owner or mode differ, report them (and a diff), and fix them unless in check mode."""
+    p, root = module.params, module.params["path"]
     fixes = []
     if p["fix_permissions"]:
         find = module.get_bin_path("find", required=True)
@@ -240,7 +219,6 @@ def main() -> None:
             fixes = plan_fixes(run_find(find, root, wanted), wanted)
         except PermissionsError as exc:
             module.fail_json(msg=str(exc), exists=True)
-
     sample = [f.entry.path.decode("utf-8", "surrogateescape") for f in fixes[: p["sample_size"]]]
     result = {
         "changed": bool(fixes),
@@ -270,8 +248,15 @@ def main() -> None:
                 msg=f"could not fix {report.failed} of {len(fixes)} entries under {root}: " + "; ".join(report.errors),
                 **result,
             )
-    if p["check_layout"]:
-        models, problems, repository = check_layout(root, p["require_config"])
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    started = time.monotonic()
+    result = fix_up(module, checked_input(module), started)
+    if module.params["check_layout"]:
+        models, problems, repository = check_layout(module.params["path"], module.params["require_config"])
         result.update(models=models, layout_problems=problems, repository_problems=repository)
     result["seconds"] = round(time.monotonic() - started, 3)
     module.exit_json(**result)

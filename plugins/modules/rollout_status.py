@@ -25,25 +25,9 @@ description:
   - M(inference.triton.triton_server) calls it in short slices to show progress while it waits.
 extends_documentation_fragment:
   - inference.triton.k8s_auth
-attributes:
-  check_mode:
-    support: full
-    description: Only reads.
-  diff_mode:
-    support: none
-    description: Nothing is written.
-  idempotent:
-    support: full
-    description: Waiting changes nothing.
+  - inference.triton.attributes.read_only
+  - inference.triton.deployment
 options:
-  name:
-    description: Name of the Deployment.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the Deployment.
-    type: str
-    default: default
   timeout:
     description: Seconds to wait for the rollout to complete. V(0) only looks once. A crash loop ends the wait before.
     type: int

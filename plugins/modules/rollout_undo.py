@@ -20,6 +20,7 @@ description:
     is set.
 extends_documentation_fragment:
   - inference.triton.k8s_auth
+  - inference.triton.deployment
 attributes:
   check_mode:
     support: full
@@ -30,15 +31,6 @@ attributes:
   idempotent:
     support: none
     description: Each run rolls back one revision further, as C(kubectl rollout undo) does.
-options:
-  name:
-    description: Name of the Deployment.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the Deployment.
-    type: str
-    default: default
 """
 
 EXAMPLES = r"""

@@ -22,9 +22,9 @@ from ansible_collections.inference.triton.plugins.module_utils._permissions impo
     parse_find_output,
     parse_mode,
     plan_fixes,
+    resolve_id,
     run_find,
 )
-from ansible_collections.inference.triton.plugins.modules.repository_permissions import _resolve_id
 
 FIND = shutil.which("find") or "find"
 WANTED = Wanted(uid=1000, gid=1000, dir_mode=0o755, file_mode=0o644)
@@ -191,7 +191,7 @@ def test_apply_fixes_counts_vanished_entries(tmp_path):
 
 @pytest.mark.parametrize(("value", "expected"), [(1000, 1000), ("1000", 1000), ("root", 0)])
 def test_resolve_id(value, expected):
-    assert _resolve_id(value, "owner") == expected
+    assert resolve_id(value, "owner") == expected
 
 
 @pytest.mark.parametrize(
@@ -199,4 +199,4 @@ def test_resolve_id(value, expected):
 )
 def test_resolve_id_errors_name_the_option(value, option):
     with pytest.raises(PermissionsError, match=rf"^{option}: "):
-        _resolve_id(value, option)
+        resolve_id(value, option)
