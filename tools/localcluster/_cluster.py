@@ -151,6 +151,8 @@ def up(root: Path, spec: _nodes.NodeSpec, requested_ports: dict[str, int]) -> in
             say(f"found a stopped or broken cluster in {layout.root} (phase {state.phase}); cleaning it up first")
             _down(layout, state)
         _check_real_node(spec)
+        if spec.real_nodes:
+            _realnode.check_socket_paths(_realnode.Paths(layout))
         _build.build()
         images = _images.build_images() if spec.real_nodes else []
         started = time.monotonic()

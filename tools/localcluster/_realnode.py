@@ -89,6 +89,22 @@ def say(message: str) -> None:
     print(f"[localcluster] {message}", file=sys.stderr, flush=True)
 
 
+# The kubelet binds unix sockets under its root folder (pod-resources/, device-plugins/, plugins_registry/), and a
+# socket's path holds at most 107 bytes: the folder's own path must leave room for those names.
+MAX_KUBELET_ROOT = 70
+
+
+def check_socket_paths(paths: Paths) -> None:
+    """Refuse, before anything starts, a state folder too deep for the kubelet's sockets."""
+    root = str(paths.kubelet_root)
+    if len(root) > MAX_KUBELET_ROOT:
+        raise LocalClusterError(
+            f"the state folder is too deep for a real node: the kubelet's folder {root} is {len(root)} characters, "
+            f"at most {MAX_KUBELET_ROOT} leave room for its unix sockets (107 bytes each); "
+            "use a shorter --state-dir, or --real-nodes 0"
+        )
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where the node keeps its files, and the names of its links and chains."""

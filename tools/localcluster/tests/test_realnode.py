@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -65,6 +66,17 @@ def test_names_and_folders_derive_from_the_state_folder(tmp_path: Path) -> None:
         assert len(name) <= 15 and one.digest in name  # Linux interface names
     assert len(str(one.socket)) < 100  # unix socket paths are limited to 108 bytes
     assert one.containerd_root.is_relative_to(one.layout.root) and one.kubelet_root.is_relative_to(one.layout.root)
+
+
+def test_a_state_folder_too_deep_for_the_kubelets_sockets_is_refused() -> None:
+    from tools.localcluster._errors import LocalClusterError
+
+    shallow = _realnode.Paths(_state.Layout(Path("/tmp/lc-x/cluster")))
+    _realnode.check_socket_paths(shallow)
+    deep_folder = Path("/tmp/pytest-of-root/pytest-170/test_up_runs_a_real_node_and_d0/cluster")
+    deep = _realnode.Paths(_state.Layout(deep_folder))
+    with pytest.raises(LocalClusterError, match=r"too deep for a real node: .* is 83 characters, at most 70"):
+        _realnode.check_socket_paths(deep)
 
 
 def test_containerd_config_keeps_to_its_own_folders(tmp_path: Path) -> None:
@@ -303,13 +315,15 @@ def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str
 
 @lifecycle
 @needs_root
-def test_up_runs_a_real_node_and_down_leaves_nothing_behind(tmp_path: Path) -> None:
+def test_up_runs_a_real_node_and_down_leaves_nothing_behind() -> None:
     from kubernetes import client, config
 
     if _realnode._address_holder(_realnode.NODE_IP):
         pytest.skip(f"another cluster's real node holds {_realnode.NODE_IP}: this test needs the machine to itself")
     before = host_snapshot()
-    state = tmp_path / "cluster"
+    # Not pytest's tmp_path: its depth grows with the run counter, and the kubelet's sockets need a short folder.
+    short = Path(tempfile.mkdtemp(prefix="lc-", dir="/tmp"))
+    state = short / "cluster"
     up = run_cli("up", "--state-dir", str(state), "--gpu-nodes", "1", "--cpu-nodes", "0")
     try:
         assert up.returncode == 0, up.stderr
@@ -333,3 +347,4 @@ def test_up_runs_a_real_node_and_down_leaves_nothing_behind(tmp_path: Path) -> N
     for key in before:
         assert after[key] == before[key], f"{key} differs after down:\n{json.dumps(after[key], indent=1)[:3000]}"
     assert not state.exists()
+    short.rmdir()
