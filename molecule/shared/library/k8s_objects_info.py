@@ -150,7 +150,8 @@ def main() -> None:
         module.fail_json(msg="namespace is required when kind is omitted (every namespaced kind is read)")
     try:
         api = k8s_config.new_client_from_config(config_file=kubeconfig_path(p["kubeconfig"]))
-        client = DynamicClient(api)
+        # The discovery cache in the module's own temporary folder, removed when it exits (not in /tmp for good).
+        client = DynamicClient(api, cache_file=os.path.join(module.tmpdir, "discovery.json"))
         if p["kind"]:
             resources = [client.resources.get(api_version=p["api_version"], kind=p["kind"])]
         else:
