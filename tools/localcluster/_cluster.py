@@ -268,11 +268,20 @@ def _stop_everything(layout: Layout, state: State) -> list[str]:
     _procs.wait_reaped(stopped)
     if real:
         _realnode.unmount_all(paths, notes)
-        _realnode.kube_proxy_cleanup(v.kube_dir(), notes)
-        _realnode.remove_kube_chains(notes)
+        # Ours are stopped: a kubelet or kube-proxy still running belongs to a node started after ours was killed.
+        others = _realnode.running_node_components()
+        if others:
+            running = ", ".join(others)
+            notes.append(f"left the machine's iptables rules and sysctls alone: another node runs ({running})")
+        else:
+            _realnode.kube_proxy_cleanup(v.kube_dir(), notes)
+            _realnode.remove_kube_chains(notes)
         _realnode.teardown_network(paths, notes)
         _realnode.remove_cgroups(paths, notes)
-        _realnode.restore_host(paths, state.host, notes)
+        if others:
+            _realnode.remove_run_state(paths)
+        else:
+            _realnode.restore_host(paths, state.host, notes)
     return notes
 
 

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,8 +82,12 @@ PACKAGES = {
 }
 # chains the kubelet (and kube-proxy's iptables-mode hint) create and no --cleanup removes
 KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT")
+# the processes that would fight a node of ours over those chains and the node ports
+NODE_COMMANDS = ("kubelet", "kube-proxy")
 # sysctls kube-proxy or the CNI bridge switch on; `up` records their values and `down` puts them back
 SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet")
+# the machine's values from before the first node, until a `down` puts them back (record_host)
+HOST_RECORD = Path("/run/localcluster-host.json")
 
 
 def say(message: str) -> None:
@@ -446,11 +451,40 @@ def _iptables_chains(table: str) -> set[str]:
     return {line.split()[1] for line in out.splitlines() if line.startswith("-N ")}
 
 
+def running_node_components(proc: Path = Path("/proc")) -> list[str]:
+    """The kubelet and kube-proxy processes running on this machine, as 'name (pid N)'."""
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if name in NODE_COMMANDS:
+            found.append((int(entry.name), name))
+    return [f"{name} (pid {pid})" for pid, name in sorted(found)]
+
+
 def foreign_kubernetes() -> str:
-    """Say what on this machine already looks like a kubelet or kube-proxy (their iptables chains), or ''."""
+    """Say which kubelet or kube-proxy already runs on this machine, or ''.
+
+    Their iptables chains alone do not count: a node that was killed (not stopped) leaves them behind, and a
+    kubelet of ours takes them over; `down` removes them."""
+    running = running_node_components()
+    if running:
+        return f"{', '.join(running[:4])} running"
     chains = _iptables_chains("nat") | _iptables_chains("filter")
-    theirs = sorted(c for c in chains if c.startswith("KUBE-"))
-    return f"iptables chains {', '.join(theirs[:5])} exist" if theirs else ""
+    left = sorted(c for c in chains if c.startswith("KUBE-"))
+    if left:
+        say(f"iptables chains {', '.join(left[:5])} are left from a node no longer running; the new node takes them")
+    return ""
+
+
+def stale_node_link(holder: str, running: list[str]) -> str:
+    """The digest of a node link of ours left by a killed cluster (no kubelet or kube-proxy runs), or ''."""
+    match = re.fullmatch(r"lc([0-9a-f]{8})n", holder)
+    return match.group(1) if match and not running else ""
 
 
 # ---------------------------------------------------------------------------------------------- network
@@ -459,6 +493,14 @@ def foreign_kubernetes() -> str:
 def setup_network(paths: Paths) -> None:
     """The node address on a veth of ours, the unreachable route for the block, the FORWARD guard chain."""
     holder = _address_holder(NODE_IP)
+    stale = stale_node_link(holder, running_node_components()) if holder and holder != paths.veth else ""
+    if stale:
+        say(
+            f"{NODE_IP} is on {holder}, left by a cluster that was killed (no kubelet runs): removing its link and "
+            f"chain; `down --state-dir` of that cluster removes the rest"
+        )
+        remove_node_network(f"lc{stale}n", f"lc{stale}br", f"LC-{stale}-GUARD", [])
+        holder = ""
     if holder and holder != paths.veth:
         raise LocalClusterError(
             f"{NODE_IP} is already on {holder}: another cluster's real node runs on this machine; "
@@ -481,19 +523,24 @@ def setup_network(paths: Paths) -> None:
 
 
 def teardown_network(paths: Paths, notes: list[str]) -> None:
-    for link in (paths.veth, paths.bridge):
-        if _link_exists(link):
-            run(["ip", "link", "delete", link], check=False)
-            notes.append(f"removed link {link}")
+    remove_node_network(paths.veth, paths.bridge, paths.chain, notes)
     routes = run(["ip", "route", "show", "type", "unreachable"], check=False).stdout
     if BLOCK in routes and not _other_real_node_running(paths):
         run(["ip", "route", "delete", "unreachable", BLOCK], check=False)
-    if paths.chain in _iptables_chains("filter"):
-        while run(["iptables", "-w", "-D", "FORWARD", "-j", paths.chain], check=False).returncode == 0:
+
+
+def remove_node_network(veth: str, bridge: str, chain: str, notes: list[str]) -> None:
+    """Remove one node's links and its FORWARD guard chain."""
+    for link in (veth, bridge):
+        if _link_exists(link):
+            run(["ip", "link", "delete", link], check=False)
+            notes.append(f"removed link {link}")
+    if chain in _iptables_chains("filter"):
+        while run(["iptables", "-w", "-D", "FORWARD", "-j", chain], check=False).returncode == 0:
             pass
-        run(["iptables", "-w", "-F", paths.chain], check=False)
-        run(["iptables", "-w", "-X", paths.chain], check=False)
-        notes.append(f"removed iptables chain {paths.chain}")
+        run(["iptables", "-w", "-F", chain], check=False)
+        run(["iptables", "-w", "-X", chain], check=False)
+        notes.append(f"removed iptables chain {chain}")
 
 
 def _other_real_node_running(paths: Paths) -> bool:
@@ -538,12 +585,22 @@ def write_files(paths: Paths, layout: Layout, ports: dict[str, int], api_server:
     paths.file("kube-proxy.yaml").write_text(json.dumps(kube_proxy_config(paths, ports), indent=2) + "\n")
 
 
-def record_host(paths: Paths) -> dict[str, Any]:
-    """What `down` must put back: sysctl values and whether shared folders existed before."""
-    return {
+def record_host(paths: Paths, record: Path = HOST_RECORD) -> dict[str, Any]:
+    """What `down` must put back: sysctl values and whether shared folders existed before.
+
+    Kept in a file of the machine as well as in the cluster's state: a node that was killed cannot put them back, so
+    the next node finds the record it left and keeps the values from before both."""
+    with contextlib.suppress(OSError, ValueError):
+        left = json.loads(record.read_text())
+        if isinstance(left, dict) and set(left) == {"sysctls", "created_dirs"}:
+            say(f"kept the machine's values from before a node that was killed ({record})")
+            return left
+    host = {
         "sysctls": {name: read_sysctl(name) for name in SYSCTLS},
         "created_dirs": [d for d in ("/run/containerd", "/var/log/containers", "/var/lib/cni") if not Path(d).exists()],
     }
+    record.write_text(json.dumps(host) + "\n")
+    return host
 
 
 def wait_containerd(paths: Paths, timeout: float = 30) -> None:
@@ -695,7 +752,9 @@ def remove_cgroups(paths: Paths, notes: list[str]) -> None:
         notes.append(f"removed cgroup {paths.cgroup_root} from {removed} hierarchies")
 
 
-def restore_host(paths: Paths, host: dict[str, Any], notes: list[str]) -> None:
+def restore_host(paths: Paths, host: dict[str, Any], notes: list[str], record: Path = HOST_RECORD) -> None:
+    """Put back the sysctls and remove the shared folders `up` created, then this node's own leftovers."""
+    record.unlink(missing_ok=True)
     for name, value in (host.get("sysctls") or {}).items():
         if read_sysctl(name) != value:
             write_sysctl(name, value)
@@ -708,6 +767,11 @@ def restore_host(paths: Paths, host: dict[str, Any], notes: list[str]) -> None:
                 sub.rmdir()
         with contextlib.suppress(OSError):
             path.rmdir()
+    remove_run_state(paths)
+
+
+def remove_run_state(paths: Paths) -> None:
+    """This node's CNI results and its folder under /run."""
     results = Path("/var/lib/cni/results")  # libcni's cache; the CNI DEL of each pod removes its entry
     for leftover in results.glob(f"{paths.network}-*") if results.is_dir() else []:
         leftover.unlink(missing_ok=True)

@@ -7,9 +7,11 @@ runs before the session's cluster starts (``make test`` does so) and is skipped 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,6 +79,34 @@ def test_a_state_folder_too_deep_for_the_kubelets_sockets_is_refused() -> None:
     deep = _realnode.Paths(_state.Layout(deep_folder))
     with pytest.raises(LocalClusterError, match=r"too deep for a real node: .* is 83 characters, at most 70"):
         _realnode.check_socket_paths(deep)
+
+
+def test_only_running_kubelets_and_kube_proxies_count_as_another_node(tmp_path: Path) -> None:
+    for pid, name in ((300, "kube-proxy"), (12, "kubelet"), (40, "containerd"), (41, "kubeletx")):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_text(name + "\n")
+    (tmp_path / "self").mkdir()
+    (tmp_path / "77").mkdir()  # a process that ended while the folder was read: no comm file
+    assert _realnode.running_node_components(tmp_path) == ["kubelet (pid 12)", "kube-proxy (pid 300)"]
+
+
+def test_a_node_link_is_stale_only_when_no_node_runs() -> None:
+    assert _realnode.stale_node_link("lc253d6bd4n", []) == "253d6bd4"
+    assert _realnode.stale_node_link("lc253d6bd4n", ["kubelet (pid 12)"]) == ""
+    for foreign in ("eth0", "lc253d6bd4br", "lc253d6bd4p", "xlc253d6bd4n"):
+        assert _realnode.stale_node_link(foreign, []) == ""
+
+
+def test_the_machines_values_from_before_survive_a_killed_node(tmp_path: Path) -> None:
+    record = tmp_path / "host.json"
+    first = _realnode.record_host(paths(tmp_path), record)
+    assert set(first["sysctls"]) == set(_realnode.SYSCTLS) and json.loads(record.read_text()) == first
+    # the node was killed: its record stays, and the next node keeps the values from before it
+    left = {"sysctls": {"net/ipv4/ip_forward": "0"}, "created_dirs": ["/var/lib/cni"]}
+    record.write_text(json.dumps(left))
+    assert _realnode.record_host(paths(tmp_path), record) == left
+    _realnode.restore_host(paths(tmp_path), {}, [], record)
+    assert not record.exists()
 
 
 def test_containerd_config_keeps_to_its_own_folders(tmp_path: Path) -> None:
@@ -347,4 +377,40 @@ def test_up_runs_a_real_node_and_down_leaves_nothing_behind() -> None:
     for key in before:
         assert after[key] == before[key], f"{key} differs after down:\n{json.dumps(after[key], indent=1)[:3000]}"
     assert not state.exists()
+    short.rmdir()
+
+
+@lifecycle
+@needs_root
+def test_a_killed_real_node_neither_blocks_the_next_nor_is_broken_by_its_own_down() -> None:
+    """A cluster whose processes were all killed (its session ended) leaves chains, a link and its address behind:
+    the next `up` takes them over, and the killed cluster's `down` then leaves the running node alone."""
+    if _realnode._address_holder(_realnode.NODE_IP):
+        pytest.skip(f"another cluster's real node holds {_realnode.NODE_IP}: this test needs the machine to itself")
+    before = host_snapshot()
+    short = Path(tempfile.mkdtemp(prefix="lc-", dir="/tmp"))
+    killed, fresh = short / "killed", short / "fresh"
+    try:
+        up = run_cli("up", "--state-dir", str(killed), "--gpu-nodes", "1", "--cpu-nodes", "0")
+        assert up.returncode == 0, up.stderr
+        for comp in json.loads((killed / "state.json").read_text())["components"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(comp["pid"], signal.SIGKILL)
+        wait_for("the killed node's processes gone", lambda: not _realnode.running_node_components())
+        again = run_cli("up", "--state-dir", str(fresh), "--gpu-nodes", "1", "--cpu-nodes", "0")
+        assert again.returncode == 0, again.stderr
+        assert "left from a node no longer running" in again.stderr, again.stderr
+        assert "left by a cluster that was killed" in again.stderr, again.stderr
+        stale_down = run_cli("down", "--state-dir", str(killed))
+        assert stale_down.returncode == 0, stale_down.stderr
+        assert "left the machine's iptables rules and sysctls alone: another node runs" in stale_down.stderr
+        status = run_cli("status", "--state-dir", str(fresh))
+        assert status.returncode == 0 and "real node: real-node-0 Ready" in status.stdout, status.stdout
+        assert _realnode._address_holder(_realnode.NODE_IP) == _realnode.Paths(_state.Layout(fresh)).veth
+    finally:
+        downs = [run_cli("down", "--state-dir", str(folder)) for folder in (killed, fresh)]
+    assert all(d.returncode == 0 for d in downs), [d.stderr for d in downs]
+    after = host_snapshot()
+    for key in before:
+        assert after[key] == before[key], f"{key} differs after down:\n{json.dumps(after[key], indent=1)[:3000]}"
     short.rmdir()
