@@ -103,6 +103,21 @@ def is_change(before: dict[str, Any] | None, after: dict[str, Any] | None, manag
     ) != _managed_fields_signature(after, manager)
 
 
+# Kinds whose pods must be gone before the object itself: deleted with foreground propagation, so the object stays
+# (with a deletionTimestamp) until its ReplicaSets and pods are gone.
+OWNERS_OF_PODS = frozenset({"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob"})
+
+
+def propagation(kind: str) -> str:
+    """The propagation policy to delete an object of ``kind`` with.
+
+    Other kinds go at once (background): a foreground deletion of an object without dependents still waits for the
+    garbage collector to lift its ``foregroundDeletion`` finalizer, seconds on a busy control plane, while the object
+    is listed and a run reported it deleted. Their dependents (a Service's EndpointSlices) go after them.
+    """
+    return "Foreground" if kind in OWNERS_OF_PODS else "Background"
+
+
 class Applier:
     """Apply, delete and prune objects for one module run; collects per-object results and diffs."""
 
@@ -206,14 +221,14 @@ class Applier:
         return self.commit(self.preview(manifest, namespace_exists), key)
 
     def delete(self, resource: Any, name: str, namespace: str | None, key: str | None = None) -> dict[str, Any]:
-        """Delete one object (dry run in check mode); dependents go first (foreground propagation)."""
+        """Delete one object (dry run in check mode), with :func:`propagation` for its kind."""
         before = self.get(resource, name, namespace)
         manifest = {"apiVersion": resource.group_version, "kind": resource.kind, "metadata": {"name": name}}
         if namespace:
             manifest["metadata"]["namespace"] = namespace
         if before is None:
             return self._record(key or resource.kind.lower(), manifest, "absent", None, None)
-        kwargs: dict[str, Any] = {"propagation_policy": "Foreground", **self.cluster.request_kwargs()}
+        kwargs: dict[str, Any] = {"propagation_policy": propagation(resource.kind), **self.cluster.request_kwargs()}
         if self.check_mode:
             kwargs["dry_run"] = "All"
         try:

@@ -18,6 +18,7 @@ from ansible_collections.inference.triton.plugins.module_utils._apply import (
     is_change,
     mask_secret,
     object_id,
+    propagation,
     to_dict,
 )
 
@@ -302,3 +303,13 @@ def test_nothing_is_stale_when_every_live_object_is_wanted():
         )
         == []
     )
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob"])
+def test_owners_of_pods_are_deleted_after_their_pods(kind):
+    assert propagation(kind) == "Foreground"
+
+
+@pytest.mark.parametrize("kind", ["Service", "ConfigMap", "PodDisruptionBudget", "Route", "ServiceMonitor", "Secret"])
+def test_objects_without_pods_are_deleted_at_once_not_after_the_garbage_collector(kind):
+    assert propagation(kind) == "Background"
