@@ -34,7 +34,11 @@ VOLATILE = {
 
 def normalised(value: Any, namespace: str) -> Any:
     if isinstance(value, dict):
-        return {k: normalised(v, namespace) for k, v in value.items() if k not in VOLATILE}
+        kept = {k: normalised(v, namespace) for k, v in value.items() if k not in VOLATILE}
+        if isinstance(kept.get("pods"), list):
+            # Pods are listed by name; their random suffixes are normalised away, so order them by what is left.
+            kept["pods"] = sorted(kept["pods"], key=lambda pod: json.dumps(pod, sort_keys=True))
+        return kept
     if isinstance(value, list):
         return [normalised(v, namespace) for v in value]
     if isinstance(value, str):

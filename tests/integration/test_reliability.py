@@ -425,6 +425,8 @@ def test_registry_and_storage_credentials_never_reach_output_diff_or_log(runner,
             "model_repository_type": "object_storage",
             "model_repository_url": "s3://bucket/models",
             "model_repository_secret": "s3",
+            # Tests run side by side: the chart's fixed nodePorts would collide with another test's release.
+            **{f"service_node_port_{which}": 0 for which in ("http", "grpc", "metrics")},
         },
     }
     changed = {**task, "inference.triton.triton_server": {**task["inference.triton.triton_server"], "replicas": 2}}
@@ -435,6 +437,7 @@ def test_registry_and_storage_credentials_never_reach_output_diff_or_log(runner,
     ]
     for report in reports:
         assert report["_rc"] == 0, report["_stdout"][-2000:]
+        assert not report["results"]["triton"].get("failed"), report["results"]["triton"].get("msg")
     text = "".join(r["_stdout"] + r["_stderr"] + json.dumps(r["results"]) for r in reports) + log.read_text()
     assert "registry.example" not in text  # the Secret's content is never read, not even its non-secret parts
     for secret in (password, auth, storage_key):

@@ -439,6 +439,8 @@ def test_object_storage_credentials_never_reach_the_output(runner, k8s, namespac
                     "model_repository_type": "object_storage",
                     "model_repository_url": "s3://bucket/models",
                     "model_repository_secret": "s3-creds",
+                    # Tests run side by side: the chart's fixed nodePorts would collide with another test's release.
+                    **{f"service_node_port_{which}": 0 for which in ("http", "grpc", "metrics")},
                 },
             }
         ],
@@ -446,6 +448,7 @@ def test_object_storage_credentials_never_reach_the_output(runner, k8s, namespac
         verbosity=3,
     )
     assert report["_rc"] == 0, report["_stdout"][-2000:]
+    assert not report["results"]["triton"].get("failed"), report["results"]["triton"].get("msg")
     assert secret_value not in report["_stdout"] + report["_stderr"]
     env_from = deployment(k8s, namespace, "s3-triton").spec.template.spec.containers[0].env_from
     assert env_from[0].secret_ref.name == "s3-creds"
