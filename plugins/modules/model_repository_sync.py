@@ -174,6 +174,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.inference.triton.plugins.module_utils._permissions import (
     OWNERSHIP_SPEC,
     PermissionsError,
+    parse_mode,
     resolve_id,
 )
 from ansible_collections.inference.triton.plugins.module_utils._sync import (
@@ -198,11 +199,10 @@ def _resolve_id(value: object, option: str) -> int:
 
 
 def _parse_mode(value: object, option: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not value.isdigit() or any(c not in "01234567" for c in value):
-        raise SyncError(f'{option}: give the mode as a quoted octal string such as "0755", got {value!r}')
-    return int(value, 8)
+    try:
+        return parse_mode(value, option)
+    except PermissionsError as exc:
+        raise SyncError(str(exc)) from exc
 
 
 ARGUMENT_SPEC = {
