@@ -269,17 +269,28 @@ def _mode_text(mode: Optional[int]) -> str:
 
 
 def apply_root(root: str, found: Plan, wanted: Wanted, root_mode: Optional[int]) -> None:
-    """Missing parents as mkdir -p makes them (default owner and mode), then the root with its owner and mode."""
+    """Missing parents as mkdir -p makes them (default owner and mode), then the root with its owner and mode.
+
+    A directory made by someone else since the plan is taken as it is: another host writing its own repository under
+    the same parent on a shared file system, or a second inventory host on the same machine."""
     for parent in found.parents_created:
-        os.mkdir(parent)
+        _mkdir(parent)
     if found.root_created:
-        os.mkdir(root)
+        _mkdir(root)
         os.chown(root, wanted.uid, wanted.gid)
         os.chmod(root, _new_mode(root_mode, None, 0o777))
     elif found.root_attributes:
         os.chown(root, wanted.uid, wanted.gid)
         if root_mode is not None:
             os.chmod(root, root_mode)
+
+
+def _mkdir(path: str) -> None:
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
 
 
 def _new_mode(wanted_mode: Optional[int], existing: Optional[int], default: int) -> int:

@@ -246,6 +246,26 @@ def test_create_makes_missing_parents_plainly_and_the_root_with_its_owner_and_mo
     assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o755  # a parent gets the default, as mkdir -p
 
 
+def test_a_parent_or_root_made_by_another_host_since_the_plan_is_taken_as_it_is(tmp_path):
+    # Two hosts sharing one file system (or two inventory hosts on one machine) create repositories side by side.
+    root = tmp_path / "shared" / "models"
+    found = _sync.Plan()
+    plan_root(str(root), found, ME, 0o750)
+    assert found.parents_created == [str(tmp_path / "shared")] and found.root_created
+    root.mkdir(parents=True)  # the other host, between this plan and this write
+    apply_root(str(root), found, ME, 0o750)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o750  # still brought to the wanted mode
+
+
+def test_a_file_made_where_a_planned_parent_goes_still_fails(tmp_path):
+    root = tmp_path / "shared" / "models"
+    found = _sync.Plan()
+    plan_root(str(root), found, ME, 0o750)
+    (tmp_path / "shared").write_text("")
+    with pytest.raises(FileExistsError):
+        apply_root(str(root), found, ME, 0o750)
+
+
 def test_create_on_an_existing_root_sets_only_a_wrong_mode(tmp_path):
     root = tmp_path / "models"
     root.mkdir(mode=0o700)
