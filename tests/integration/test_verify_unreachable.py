@@ -22,10 +22,11 @@ BIN = Path(sys.executable).parent
 PLAYBOOK = REPO / "tests" / "integration" / "roles" / "verify_standin.yml"
 
 
-def run_verify(url: str, timeout: int = 2) -> tuple[int, str, float]:
+def run_verify(url: str, timeout: int = 2, refused_wait: int = 0) -> tuple[int, str, float]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     argv = [str(BIN / "ansible-playbook"), str(PLAYBOOK), "-i", "localhost,"]
     argv += ["-e", f"triton_verify_base_url={url}", "-e", f"triton_verify_timeout={timeout}"]
+    argv += ["-e", f"triton_verify_refused_wait={refused_wait}"]
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=120)
     return proc.returncode, " ".join((proc.stdout + proc.stderr).split()), time.monotonic() - started
@@ -48,17 +49,61 @@ def test_nothing_listening_is_explained():
     rc, out, _err = run_verify(url)
     assert rc != 0, out[-3000:]
     assert_explained(out, url)
-    assert "Connection refused" in out, out[-3000:]
+    assert "Connection refused" in out and "RETRYING" not in out, out[-3000:]
+
+
+def test_a_refusal_is_tried_again_for_the_refused_wait_then_explained():
+    # A nodePort that kube-proxy has not synced yet refuses: tried once a second, then explained like any refusal.
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    rc, out, seconds = run_verify(url, refused_wait=3)
+    assert rc != 0, out[-3000:]
+    assert_explained(out, url)
+    assert out.count("FAILED - RETRYING: [localhost]: http | Check that the server is live") == 3, out[-3000:]
+    assert "refused for 3s of triton_verify_refused_wait" in out, out[-3000:]
+    live_check = out.split("Fail explaining an endpoint")[0]
+    assert "[ERROR]" not in live_check, live_check[-3000:]  # the retries end without an error of their own
+    assert seconds >= 3, seconds
+
+
+def test_a_server_that_starts_listening_during_the_refused_wait_is_verified_as_live():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    late = subprocess.Popen(  # a stand-in that starts answering 3 s late (its /v2/health/live says 200)
+        [sys.executable, "-c", LATE_SERVER, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _rc, out, _seconds = run_verify(url, refused_wait=30)
+    finally:
+        late.kill()
+        late.wait()
+    assert "FAILED - RETRYING: [localhost]: http | Check that the server is live" in out, out[-3000:]
+    assert "cannot reach" not in out, out[-3000:]
+    assert "http | Read the server metadata" in out, out[-3000:]
+
+
+LATE_SERVER = """
+import http.server, sys, time
+time.sleep(3)
+class Live(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/v2/health/live" else 404)
+        self.end_headers()
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Live).serve_forever()
+"""
 
 
 def test_a_server_that_never_answers_is_explained_after_the_timeout():
     # Listening but never accepting: the kernel completes the TCP handshake, and no HTTP answer ever comes.
     with socket.create_server(("127.0.0.1", 0), backlog=8) as silent:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        rc, out, seconds = run_verify(url, timeout=2)
+        rc, out, seconds = run_verify(url, timeout=2, refused_wait=30)
     assert rc != 0, out[-3000:]
     assert_explained(out, url)
     assert "timed out" in out and "(triton_verify_timeout 2s)" in out, out[-3000:]
+    assert "RETRYING" not in out, out[-3000:]  # only a refusal is tried again
     assert seconds < 60, seconds
 
 
