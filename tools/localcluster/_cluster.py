@@ -258,6 +258,8 @@ def _stop_everything(layout: Layout, state: State) -> list[str]:
             notes.append(f"{comp.name} (pid {comp.pid}): {outcome}")
     if real:
         _realnode.remove_containers(paths, notes)
+        # A node that was killed has no containerd left to stop its tasks: its pods and shims still run.
+        _realnode.kill_leftovers(paths, notes)
     for comp in reversed(state.components):
         if comp.name in ("kube-proxy", "kubelet"):
             continue

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -701,6 +702,49 @@ def remove_containers(paths: Paths, notes: list[str]) -> None:
         ctr(paths, "containers", "delete", container, check=False)
     if tasks or containers:
         notes.append(f"removed {len(tasks)} task(s) and {len(containers)} container(s)")
+
+
+def leftover_processes(paths: Paths, cgroups: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc")) -> list[int]:
+    """The processes of a node whose containerd is gone (killed): its pods' processes, found in its cgroup tree, and
+    the containerd shims that served them (their ``-address`` is its socket). Stopping containerd's tasks needs
+    containerd; without it, these are what is left."""
+    pids: set[int] = set()
+    for hierarchy in cgroups.iterdir() if cgroups.is_dir() else []:
+        top = hierarchy / paths.cgroup_root.lstrip("/")
+        for procs in top.rglob("cgroup.procs") if top.is_dir() else []:
+            with contextlib.suppress(OSError, ValueError):
+                pids.update(int(line) for line in procs.read_text().split())
+    address = ["-address", str(paths.socket)]
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith("containerd-shim-runc-v2") and _contains(argv, address):
+            pids.add(int(entry.name))
+    return sorted(pids)
+
+
+def _contains(argv: list[str], pair: list[str]) -> bool:
+    return any(argv[i : i + len(pair)] == pair for i in range(len(argv)))
+
+
+def kill_leftovers(paths: Paths, notes: list[str]) -> None:
+    """SIGKILL what :func:`leftover_processes` finds, and wait until it is gone (its mounts and cgroups go next)."""
+    pids = leftover_processes(paths)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    if pids:
+        notes.append(f"killed {len(pids)} process(es) left by the node's pods and shims")
 
 
 def our_mounts(paths: Paths) -> list[str]:

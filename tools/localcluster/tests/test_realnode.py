@@ -97,6 +97,26 @@ def test_a_node_link_is_stale_only_when_no_node_runs() -> None:
         assert _realnode.stale_node_link(foreign, []) == ""
 
 
+def test_a_killed_nodes_pods_and_shims_are_found_by_its_cgroup_and_socket(tmp_path: Path) -> None:
+    p = paths(tmp_path)
+    cgroups, proc = tmp_path / "cgroup", tmp_path / "proc"
+    pod = cgroups / "pids" / p.cgroup_root.lstrip("/") / "kubepods" / "pod1" / "c1"
+    pod.mkdir(parents=True)
+    (pod / "cgroup.procs").write_text("41\n42\n")
+    other = cgroups / "pids" / "user.slice"
+    other.mkdir(parents=True)
+    (other / "cgroup.procs").write_text("7\n")
+    shim = ["/usr/bin/containerd-shim-runc-v2", "-namespace", "k8s.io", "-id", "c1", "-address"]
+    for pid, argv in (
+        (40, [*shim, str(p.socket)]),
+        (50, [*shim, "/run/containerd/containerd.sock"]),  # another containerd's shim
+        (60, ["/usr/bin/containerd", "--address", str(p.socket)]),  # not a shim
+    ):
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "cmdline").write_bytes("\0".join(argv).encode() + b"\0")
+    assert _realnode.leftover_processes(p, cgroups, proc) == [40, 41, 42]
+
+
 def test_the_machines_values_from_before_survive_a_killed_node(tmp_path: Path) -> None:
     record = tmp_path / "host.json"
     first = _realnode.record_host(paths(tmp_path), record)
@@ -384,7 +404,10 @@ def test_up_runs_a_real_node_and_down_leaves_nothing_behind() -> None:
 @needs_root
 def test_a_killed_real_node_neither_blocks_the_next_nor_is_broken_by_its_own_down() -> None:
     """A cluster whose processes were all killed (its session ended) leaves chains, a link and its address behind:
-    the next `up` takes them over, and the killed cluster's `down` then leaves the running node alone."""
+    the next `up` takes them over, and the killed cluster's `down` then stops the pod it left and leaves the running
+    node alone."""
+    from kubernetes import client, config
+
     if _realnode._address_holder(_realnode.NODE_IP):
         pytest.skip(f"another cluster's real node holds {_realnode.NODE_IP}: this test needs the machine to itself")
     before = host_snapshot()
@@ -393,6 +416,11 @@ def test_a_killed_real_node_neither_blocks_the_next_nor_is_broken_by_its_own_dow
     try:
         up = run_cli("up", "--state-dir", str(killed), "--gpu-nodes", "1", "--cpu-nodes", "0")
         assert up.returncode == 0, up.stderr
+        with config.new_client_from_config(config_file=str(killed / "kubeconfig")) as api_client:
+            core = client.CoreV1Api(api_client)
+            wait_for("serviceaccount default/default", lambda: core.list_namespaced_service_account("default").items)
+            core.create_namespaced_pod("default", http_server_pod("server"))
+            wait_for("pod server Ready", lambda: pod_ready(core, "default", "server"))
         for comp in json.loads((killed / "state.json").read_text())["components"]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(comp["pid"], signal.SIGKILL)
@@ -404,6 +432,8 @@ def test_a_killed_real_node_neither_blocks_the_next_nor_is_broken_by_its_own_dow
         stale_down = run_cli("down", "--state-dir", str(killed))
         assert stale_down.returncode == 0, stale_down.stderr
         assert "left the machine's iptables rules and sysctls alone: another node runs" in stale_down.stderr
+        # the pod and its shim outlived the killed containerd: down finds them by the node's cgroup and socket
+        assert "process(es) left by the node's pods and shims" in stale_down.stderr, stale_down.stderr
         status = run_cli("status", "--state-dir", str(fresh))
         assert status.returncode == 0 and "real node: real-node-0 Ready" in status.stdout, status.stdout
         assert _realnode._address_holder(_realnode.NODE_IP) == _realnode.Paths(_state.Layout(fresh)).veth
