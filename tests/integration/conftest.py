@@ -141,6 +141,27 @@ def task_result(report: dict[str, Any], name: str) -> dict[str, Any]:
     return report["results"][name]
 
 
+def routed_node_port(port: int, timeout: float = 30) -> int:
+    """``port`` once this node's kube-proxy routes it (127.0.0.1 accepts a connection), for a first request.
+
+    A Service whose first pod has just become ready is refused on its nodePort until kube-proxy's next sync (at least
+    1 s apart, later on a busy machine). The API does not show when a node has synced, so a task cannot wait for it:
+    a client of a release created a moment ago meets the same delay."""
+    import socket
+
+    from tools.localcluster.pytest_fixture import wait_for
+
+    def accepts() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            return False
+        return True
+
+    wait_for(f"kube-proxy to route nodePort {port}", accepts, timeout, 0.5)
+    return port
+
+
 def free_node_port(k8s: Any, start: int = 32100) -> int:
     """A nodePort no Service of the cluster uses now (tests that need a fixed one run side by side)."""
     from kubernetes import client

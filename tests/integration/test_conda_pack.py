@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import routed_node_port
 from kubernetes import client
 
 from tools.localcluster import _images, _realnode, _state
@@ -171,7 +172,7 @@ def deployed(runner: Any, k8s: Any, **args: Any) -> Iterator[dict[str, Any]]:
         assert not result.get("failed"), result.get("msg")
         assert result["rollout"]["complete"] is True, result["rollout"]
         print(f"\nrelease in {namespace} ready in {time.monotonic() - started:.1f} s")
-        node_port = result["endpoints"]["ports"]["http"]["node_port"]
+        node_port = routed_node_port(int(result["endpoints"]["ports"]["http"]["node_port"]))
         yield {"namespace": namespace, "result": result, "url": f"http://127.0.0.1:{node_port}"}
     finally:
         core.delete_namespace(namespace)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import routed_node_port
 from dashboard_promql import grouping_labels, metric_names, panel_queries, selectors, variable_queries
 from test_real_triton import model_repository, pod_namespace, real_node, release  # noqa: F401  # pylint: disable=unused-import
 
@@ -80,7 +81,7 @@ def test_every_metric_the_dashboard_queries_is_exported_by_the_real_triton(runne
     repository = model_repository(tmp_path)
     result, _seconds = release(runner, real_ns, "graf", repository)
     assert not result.get("failed"), result.get("msg")
-    ports = {name: int(port["node_port"]) for name, port in result["endpoints"]["ports"].items()}
+    ports = {name: routed_node_port(int(port["node_port"])) for name, port in result["endpoints"]["ports"].items()}
     infer_add_sub(ports["grpc"], 5)
     metrics_port = ports["metrics"]
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=15) as answer:

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import routed_node_port
 from kubernetes import client
 
 from tools.localcluster.pytest_fixture import wait_for
@@ -108,22 +108,8 @@ def release(runner, namespace: str, name: str, repository: Path, **options: Any)
 
 
 def http_port(result: dict[str, Any]) -> int:
-    """The release's HTTP nodePort, once this node's kube-proxy routes it.
-
-    A Service whose first pod has just become ready is refused on its nodePort until kube-proxy's next sync (at least
-    1 s apart, later on a busy machine). The API does not show when a node has synced, so a task cannot wait for it:
-    a client of a release created a moment ago meets the same delay."""
-    port = int(result["endpoints"]["ports"]["http"]["node_port"])
-    wait_for(f"kube-proxy to route nodePort {port}", lambda: accepts(port), 30, 0.5)
-    return port
-
-
-def accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    except OSError:
-        return False
-    return True
+    """The release's HTTP nodePort, once this node's kube-proxy routes it."""
+    return routed_node_port(int(result["endpoints"]["ports"]["http"]["node_port"]))
 
 
 def the_pod(k8s, namespace: str, release_name: str) -> Any:
