@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.inference.triton.plugins.modules import api_server_check  # noqa: F401 - imported once per run
+from ansible_collections.inference.triton.plugins.modules import api_server_check  # noqa: F401  # pylint: disable=unused-import
 from ansible_collections.inference.triton.plugins.plugin_utils._in_controller import ModuleInControllerAction
 
 

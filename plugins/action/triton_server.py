@@ -27,7 +27,7 @@ from ansible_collections.inference.triton.plugins.module_utils._wait import (
     rollout_stopped,
     serving_failure,
 )
-from ansible_collections.inference.triton.plugins.modules import rollout_status, rollout_undo, triton_server  # noqa: F401
+from ansible_collections.inference.triton.plugins.modules import rollout_status, rollout_undo, triton_server  # noqa: F401  # pylint: disable=unused-import
 from ansible_collections.inference.triton.plugins.plugin_utils._in_controller import execute_module
 
 display = Display()

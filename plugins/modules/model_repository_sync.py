@@ -96,6 +96,17 @@ options:
     description: How many paths RV(added), RV(updated) and RV(attributes_fixed) list at most.
     type: int
     default: 20
+  manifest:
+    description: The source's manifest (paths, sizes, sha256). Set by the action plugin; a task cannot set it.
+    type: dict
+    required: true
+  content:
+    description: A tar of the files that differ, sent by the action plugin. Set by it; a task cannot set it.
+    type: path
+  apply:
+    description: Whether this call writes (the action plugin's second call). Set by it; a task cannot set it.
+    type: bool
+    default: false
 notes:
   - The options C(manifest), C(content) and C(apply) are set by the action plugin; a task cannot set them.
 seealso:

@@ -193,7 +193,9 @@ def test_rollout_undo_puts_back_the_previous_template_and_check_mode_writes_noth
     alone = undo()
     assert alone.get("failed") and "has no revision before 1 to roll back to" in alone["msg"], alone
     assert not runner.triton(name="ud", namespace=namespace, replicas=1, image_tag="26.06-py3").get("failed")
-    image = lambda: deployment(k8s, namespace, "ud-triton").spec.template.spec.containers[0].image  # noqa: E731
+
+    def image() -> str:
+        return deployment(k8s, namespace, "ud-triton").spec.template.spec.containers[0].image
 
     checked = undo(check=True)
     assert checked["changed"] is True and checked["rollback"] == "1", checked

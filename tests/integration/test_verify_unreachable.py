@@ -62,7 +62,7 @@ def test_a_refusal_is_tried_again_for_the_refused_wait_then_explained():
     assert_explained(out, url)
     assert out.count("FAILED - RETRYING: [localhost]: http | Check that the server is live") == 3, out[-3000:]
     assert "refused for 3s of triton_verify_refused_wait" in out, out[-3000:]
-    live_check = out.split("Fail explaining an endpoint")[0]
+    live_check = out.split("Fail explaining an endpoint", maxsplit=1)[0]
     assert "[ERROR]" not in live_check, live_check[-3000:]  # the retries end without an error of their own
     assert seconds >= 3, seconds
 
